@@ -1,0 +1,51 @@
+"""`shelfguard init`: create the data home, keys directory, config and database."""
+
+from __future__ import annotations
+
+import json as jsonlib
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from shelfguard.core import home
+from shelfguard.core.actors import Actor
+from shelfguard.core.services import ensure_branch
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the data home ($SHELFGUARD_HOME), its keys directory (mode 0700), "
+        "configuration file and database, and apply migrations. Safe to run again: "
+        "existing data and keys are never replaced."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", dest="as_json", help="print a JSON summary")
+
+    def handle(self, *args, as_json: bool = False, **options):
+        location = home.home_dir()
+        created = home.create_home(location)
+        call_command("migrate", interactive=False, verbosity=0)
+        home.restrict_database_file(location)
+        actor = Actor.cli_operator()
+        _, made_branch = ensure_branch("MAIN", "Main Library", actor=actor)
+        from shelfguard.catalog.services import ensure_item_type
+
+        _, made_type = ensure_item_type("book", "Book", actor=actor)
+        summary = {
+            "home": str(location),
+            "created": created,
+            "branch_main_created": made_branch,
+            "item_type_book_created": made_type,
+        }
+        if as_json:
+            self.stdout.write(_dumps(summary))
+        else:
+            self.stdout.write(f"Shelfguard home: {location}")
+            for path in created:
+                self.stdout.write(f"  created {path}")
+            self.stdout.write("Database is up to date.")
+
+
+def _dumps(obj) -> str:
+    return jsonlib.dumps(obj, ensure_ascii=False)

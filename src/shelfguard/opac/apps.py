@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OpacConfig(AppConfig):
+    name = "shelfguard.opac"
+    label = "opac"

@@ -1,0 +1,166 @@
+"""Django settings for Shelfguard.
+
+One file, read from the environment and `$SHELFGUARD_HOME/shelfguard.toml`
+(environment wins). Defaults are the safe choices; anything unsafe must be
+asked for by name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from shelfguard.core import home as _home
+
+BASE_DIR = Path(__file__).resolve().parent
+HOME = _home.home_dir()
+CONFIG = _home.read_config(HOME)
+_library = CONFIG.get("library", {})
+_web = CONFIG.get("web", {})
+
+
+def envbool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+DEBUG = envbool("SHELFGUARD_DEBUG")
+
+# Before `shelfguard init` there is no key file; an ephemeral key lets `init`
+# itself run. Commands that serve or keep state refuse an uninitialised home.
+SECRET_KEY = _home.read_secret(
+    _home.SECRET_KEY_NAME, env="SHELFGUARD_SECRET_KEY", home=HOME
+) or secrets.token_urlsafe(50)
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"] + envlist(
+    "SHELFGUARD_ALLOWED_HOSTS", list(_web.get("allowed_hosts", []))
+)
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "shelfguard.core",
+    "shelfguard.catalog",
+    "shelfguard.opac",
+    "shelfguard.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shelfguard.urls"
+WSGI_APPLICATION = "shelfguard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "shelfguard.core.context_processors.library",
+            ],
+        },
+    }
+]
+
+# SQLite is the embedded default; DATABASE_URL=postgres://... selects PostgreSQL.
+_database_url = os.environ.get("DATABASE_URL")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(_home.database_path(HOME)),
+            "OPTIONS": {
+                # Seconds a writer waits for another writer before "database is locked".
+                "timeout": 20,
+                # Take the write lock when the transaction starts, so two writers
+                # queue instead of failing when a read lock is upgraded.
+                "transaction_mode": "IMMEDIATE",
+                # WAL lets readers go on while one process writes; secure_delete
+                # overwrites freed pages so deleted values leave the file.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA secure_delete=ON;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = os.environ.get("SHELFGUARD_LANGUAGE", _library.get("language", "en"))
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = os.environ.get("SHELFGUARD_TIME_ZONE", _library.get("time_zone", "UTC"))
+USE_I18N = True
+USE_TZ = True
+
+LIBRARY_NAME = os.environ.get(
+    "SHELFGUARD_LIBRARY_NAME", _library.get("name", "Shelfguard Public Library")
+)
+
+STATIC_URL = "static/"
+STATIC_ROOT = HOME / "static"
+# Assets are served from the installed package: nothing to collect, nothing remote.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Headers. Referrer, nosniff and framing come from Django; CSP from django-csp.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SHELFGUARD_LOG_LEVEL", "WARNING")},
+}
+
+# Search tuning shared by both backends.
+SEARCH_MAX_QUERY_LENGTH = 256
+SEARCH_PAGE_SIZE = 20

@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/v1/", include("shelfguard.api.urls")),
+    path("", include("shelfguard.opac.urls")),
+]
