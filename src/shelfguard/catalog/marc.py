@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import re
+import warnings
 import xml.sax
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,6 +97,13 @@ def _read_iso2709(source: BinaryIO) -> Iterator[MarcEntry]:
     reader = pymarc.MARCReader(
         source, to_unicode=True, force_utf8=False, utf8_handling="strict", permissive=True
     )
+    with warnings.catch_warnings():
+        # pymarc warns about odd subfield codes; the record is still stored as read.
+        warnings.simplefilter("ignore", pymarc.exceptions.BadSubfieldCodeWarning)
+        yield from _iso2709_entries(reader)
+
+
+def _iso2709_entries(reader: pymarc.MARCReader) -> Iterator[MarcEntry]:
     offset = 0
     for position, record in enumerate(reader, start=1):
         chunk = reader.current_chunk or b""
@@ -132,6 +140,10 @@ def _describe(exc: BaseException | None) -> str:
         "RecordDirectoryInvalid": "the directory is malformed (bad directory)",
         "UnicodeDecodeError": "the record is marked UTF-8 but contains invalid UTF-8 bytes",
     }
+    if isinstance(exc, UnicodeDecodeError) and exc.encoding != "utf-8":
+        return "the directory contains non-ASCII bytes (bad directory)"
+    if isinstance(exc, ValueError) and "invalid literal for int" in text:
+        return "a length or offset in the directory is not a number (bad directory)"
     reason = reasons.get(name)
     if reason:
         return reason
