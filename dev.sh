@@ -55,7 +55,7 @@ ensure_venv() {
             die "could not create .venv; install Python's venv module (Debian: apt-get install python3-venv) and retry."
     fi
     "$VENV/bin/python" -c '' 2>/dev/null ||
-        die ".venv is broken (its python does not run); delete it with \`rm -rf .venv\` and retry."
+        die ".venv/bin/python does not run (a broken venv, or one this account cannot use); delete .venv with \`rm -rf .venv\` and retry."
 
     local digest stamp spec=.
     digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
@@ -143,7 +143,9 @@ ensure_system_packages() {
         else
             warn "install it with your system's package manager (Debian names: ${packages[*]})"
         fi
-        warn "or run ./dev.sh test --sqlite-only while PostgreSQL is missing; PG_BINDIR=/path/to/bin picks an installation."
+        if [[ " ${packages[*]} " == *" postgresql "* ]]; then
+            warn "(PG_BINDIR=/path/to/bin picks a PostgreSQL installed elsewhere; --sqlite-only skips PostgreSQL.)"
+        fi
         exit 1
     fi
 
@@ -239,19 +241,31 @@ start_postgres() {
     say "PostgreSQL test server listening on 127.0.0.1:$PG_PORT"
 }
 
+pg_ctl_stop() {
+    (cd "$PG_TMP" && as_cluster_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m "$1" -w -t 30 -s stop) \
+        >/dev/null 2>&1
+}
+
 stop_postgres() {
     if ((PG_RUNNING)); then
-        (cd "$PG_TMP" && as_cluster_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 -s stop) \
-            >/dev/null 2>&1 ||
-            (cd "$PG_TMP" && as_cluster_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w -s stop) \
-                >/dev/null 2>&1 ||
-            warn "could not stop the PostgreSQL test server in $PG_TMP; stop it with: $PG_BIN/pg_ctl -D $PG_TMP/data stop"
+        if ! pg_ctl_stop fast && ! pg_ctl_stop immediate; then
+            # Deleting the files of a running server would leave it unstoppable by pg_ctl.
+            warn "could not stop the PostgreSQL test server; stop it with \`$PG_BIN/pg_ctl -D $PG_TMP/data stop\` and delete $PG_TMP."
+            PG_RUNNING=0
+            PG_TMP=""
+            return 1
+        fi
         PG_RUNNING=0
     fi
     if [[ -n $PG_TMP && -d $PG_TMP ]]; then
-        rm -rf "$PG_TMP" || true
+        rm -rf "$PG_TMP" || warn "could not delete $PG_TMP."
     fi
     PG_TMP=""
+}
+
+interrupted() {
+    warn "interrupted; stopping the test server and removing temporary files."
+    exit "$1"
 }
 
 cleanup() {
@@ -304,21 +318,22 @@ run_suite() {
     local name
     for name in $(compgen -e); do
         case $name in
+            # PG[A-Z]*: libpq's own variables (PGHOST, PGSSLMODE, ...), not PG_BINDIR.
             SHELFGUARD_* | DATABASE_URL | DJANGO_SETTINGS_MODULE | PG[A-Z]*)
-                [[ $name == PG_BINDIR ]] || unset_args+=(-u "$name")
+                unset_args+=(-u "$name")
                 ;;
         esac
     done
 
     banner "Test run: $label"
-    say "SHELFGUARD_HOME=$home ${assignments[*]}"
+    say "${assignments[*]}${assignments[*]:+ }SHELFGUARD_HOME=$home"
     local -a extra=()
     if [[ -n ${CI:-} ]]; then
         extra=(--durations=10)
     fi
     local started=$SECONDS status=0
     env "${unset_args[@]}" SHELFGUARD_HOME="$home" "${assignments[@]}" \
-        "$VENV/bin/python" -m pytest "${extra[@]}" "$@" </dev/null || status=$?
+        "$VENV/bin/python" -m pytest "${extra[@]}" "$@" || status=$?
     local elapsed=$((SECONDS - started))
     RESULTS+=("$(printf '%-12s %s (%ss)' "$label" "$(describe_pytest_status "$status")" "$elapsed")")
     return "$status"
@@ -341,9 +356,9 @@ cmd_test() {
     ensure_venv test
 
     trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    trap 'exit 129' HUP
+    trap 'interrupted 130' INT
+    trap 'interrupted 143' TERM
+    trap 'interrupted 129' HUP
 
     local failed=0
     if ((run_sqlite)); then
@@ -351,13 +366,15 @@ cmd_test() {
     fi
     if ((run_postgres)); then
         start_postgres
-        run_suite PostgreSQL "DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/shelfguard" \
-            -- "${pytest_args[@]}" || failed=1
-        if grep -qE '(FATAL|PANIC):' "$PG_TMP/server.log" 2>/dev/null; then
-            say "PostgreSQL server log, FATAL and PANIC lines:"
-            grep -E '(FATAL|PANIC):' "$PG_TMP/server.log" | tail -n 20 || true
+        if ! run_suite PostgreSQL "DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/shelfguard" \
+            -- "${pytest_args[@]}"; then
+            failed=1
+            if grep -qE '(FATAL|PANIC):' "$PG_TMP/server.log" 2>/dev/null; then
+                say "The PostgreSQL server's log has FATAL or PANIC lines (last 20):"
+                grep -E '(FATAL|PANIC):' "$PG_TMP/server.log" | tail -n 20 || true
+            fi
         fi
-        stop_postgres
+        stop_postgres || failed=1
     fi
 
     banner "Summary"

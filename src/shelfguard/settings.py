@@ -126,8 +126,8 @@ LIBRARY_NAME = os.environ.get(
 )
 
 STATIC_URL = "static/"
-STATIC_ROOT = HOME / "static"
-# Assets are served from the installed package: nothing to collect, nothing remote.
+# Assets are served straight from the installed package (no STATIC_ROOT, no
+# collectstatic): nothing to collect, nothing fetched from elsewhere.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
