@@ -15,6 +15,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from shelfguard.core import home as _home
+from shelfguard.vault.dbsettings import keystore_database
 
 BASE_DIR = Path(__file__).resolve().parent
 HOME = _home.home_dir()
@@ -56,6 +57,9 @@ INSTALLED_APPS = [
     "shelfguard.catalog",
     "shelfguard.opac",
     "shelfguard.api",
+    "shelfguard.vault",
+    "shelfguard.ledger",
+    "shelfguard.patrons",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +116,20 @@ else:
             },
         }
     }
+# Data keys live apart from the data they seal: on SQLite in keys/keystore.sqlite3,
+# on PostgreSQL in the schema "keystore" of the same database (its own connection,
+# search_path=keystore). The router keeps the vault's tables there and all others out.
+DATABASES["keystore"] = keystore_database(DATABASES["default"], HOME)
+DATABASE_ROUTERS = ["shelfguard.vault.routers.KeystoreRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# PINs and passwords are hashed with Argon2 (memory-hard, so stolen hashes resist
+# guessing on graphics cards); the others only verify hashes made before a switch.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 LANGUAGE_CODE = os.environ.get("SHELFGUARD_LANGUAGE", _library.get("language", "en"))
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
@@ -126,6 +143,7 @@ LIBRARY_NAME = os.environ.get(
 )
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Assets are served straight from the installed package (no STATIC_ROOT, no
 # collectstatic): nothing to collect, nothing fetched from elsewhere.
 WHITENOISE_USE_FINDERS = True

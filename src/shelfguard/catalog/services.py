@@ -45,6 +45,8 @@ def search_catalogue(request: SearchRequest, *, actor: Actor) -> SearchResult:
 
 def get_record(control_number: str) -> Record | None:
     """The record with this MARC 001 (first match if several agencies share a number)."""
+    if "\x00" in control_number:
+        return None  # no stored number holds NUL, and PostgreSQL rejects it in a query
     return (
         Record.objects.filter(control_number=control_number.strip())
         .order_by("control_number_identifier", "id")

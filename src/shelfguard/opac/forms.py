@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from shelfguard.catalog.search import SearchRequest
@@ -37,7 +36,9 @@ class SearchForm(forms.Form):
     year_from = forms.IntegerField(
         label=_("Published from"), required=False, min_value=1, max_value=9999
     )
-    year_to = forms.IntegerField(label=_("Published to"), required=False, min_value=1, max_value=9999)
+    year_to = forms.IntegerField(
+        label=_("Published to"), required=False, min_value=1, max_value=9999
+    )
     branch = forms.CharField(
         label=_("Available at"),
         required=False,
@@ -64,13 +65,6 @@ class SearchForm(forms.Form):
     def clean_branch(self) -> str:
         return self.cleaned_data["branch"].upper()
 
-    def clean(self) -> dict:
-        data = super().clean()
-        year_from, year_to = data.get("year_from"), data.get("year_to")
-        if year_from and year_to and year_from > year_to:
-            raise ValidationError(_("The first year must not be after the last year."))
-        return data
-
     def filters(self) -> dict[str, str | int]:
         """The filters in use, by field name; only valid after `is_valid()`."""
         return {
@@ -83,6 +77,7 @@ class SearchForm(forms.Form):
         return self.cleaned_data.get("page") or 1
 
     def search_request(self, page_size: int) -> SearchRequest:
+        """The request for this page; raises SearchError for a combination search refuses."""
         data = self.cleaned_data
         return SearchRequest(
             text=data["q"],

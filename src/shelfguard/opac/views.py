@@ -63,7 +63,7 @@ class Facet:
 @require_safe
 @cache_control(public=True, max_age=HOME_MAX_AGE)
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "opac/home.html", {"form": SearchForm()})
+    return render(request, "opac/home.html")
 
 
 @require_safe
@@ -138,6 +138,7 @@ def _decade(value: str) -> int | None:
 
 
 def _decade_label(start: int) -> str:
+    # Translators: a decade named by its first year, e.g. "1990s".
     return _("%(decade)ss") % {"decade": start}
 
 

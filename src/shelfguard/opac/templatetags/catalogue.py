@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 from stdnum import isbn
 from stdnum.exceptions import ValidationError
 
@@ -22,6 +23,16 @@ def language_tag(code: str) -> str:
 
 
 @register.filter
+def as_phrase(heading: str) -> str:
+    """A heading as a quoted phrase query, so its link finds that heading, not its words anywhere.
+
+    Search treats only double quotes specially; one inside the heading would
+    end the phrase early, so it becomes a space.
+    """
+    return '"' + heading.replace('"', " ") + '"'
+
+
+@register.filter
 def hyphenated_isbn(number: str) -> str:
     """An ISBN with its group, publisher and title parts separated, as printed on books.
 
@@ -32,3 +43,9 @@ def hyphenated_isbn(number: str) -> str:
         return isbn.format(isbn.validate(number))
     except ValidationError:
         return number
+
+
+@register.simple_tag
+def query_max_length() -> int:
+    """The longest query the search backends accept, so the box stops typing there."""
+    return settings.SEARCH_MAX_QUERY_LENGTH
