@@ -94,3 +94,27 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         return CliResult(code=code, out=out.getvalue(), err=err.getvalue())
 
     return run
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Let every database test use the keystore alias as well as the main database.
+
+    Patron data keys live in their own database (`keystore`); `init`, patron
+    services and erasure all touch it, so a test allowed the main database is
+    allowed the keystore too.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if marker is None and not {"db", "transactional_db"} & fixtures:
+            continue
+        kwargs = dict(marker.kwargs) if marker else {}
+        if marker is None and "transactional_db" in fixtures:
+            kwargs["transaction"] = True
+        databases = kwargs.get("databases") or ["default"]
+        if databases != "__all__" and "keystore" not in databases:
+            kwargs["databases"] = [*databases, "keystore"]
+            item.add_marker(
+                pytest.mark.django_db(*(marker.args if marker else ()), **kwargs), append=False
+            )

@@ -94,6 +94,8 @@ def test_init_json_reports_what_it_created(db, new_home, run_cli):
         str(new_home),
         str(new_home / "keys"),
         str(new_home / "keys" / home_module.SECRET_KEY_NAME),
+        str(new_home / "keys" / "master.key"),
+        str(new_home / "keys" / "index.key"),
         str(new_home / home_module.CONFIG_NAME),
     }
     assert summary["branch_main_created"] is True

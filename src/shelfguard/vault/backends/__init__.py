@@ -1,0 +1,1 @@
+"""Database backends the keystore alias needs beyond Django's own."""

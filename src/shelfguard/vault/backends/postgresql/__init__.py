@@ -1,0 +1,4 @@
+"""Django's PostgreSQL backend for the keystore alias, with its own schema.
+
+See `base.DatabaseWrapper` and `creation.DatabaseCreation`.
+"""
