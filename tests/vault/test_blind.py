@@ -216,10 +216,10 @@ def test_index_key_file_holds_the_planned_lengths(keys):
 
 
 def test_indexes_spread_over_the_planned_space(keys):
-    # With 12 bits there are 4096 index values: 20,000 distinct cards must
+    # With 12 bits there are 4096 index values: 20,000 distinct addresses must
     # share them (coincidences), using most of the space.
-    bits = index_keyring().current.bits["card"]
-    values = {blind.blind_index("card", f"2901{n:08d}") for n in range(20_000)}
+    bits = index_keyring().current.bits["email"]
+    values = {blind.blind_index("email", f"reader{n}@example.org") for n in range(20_000)}
     assert len(values) > 0.9 * 2**bits
     assert len(values) <= 2**bits
 
@@ -307,20 +307,31 @@ def test_name_tokens_ignore_case_and_accents(name):
 )
 def test_plan_bits(population, single, name):
     plan = sizing.plan_bits(population)
-    assert plan == {"card": single, "email": single, "phone": single, "name_token": name}
+    assert plan == {
+        "card": sizing.UNIQUE_CARD_BITS,
+        "email": single,
+        "phone": single,
+        "name_token": name,
+    }
+
+
+def test_card_indexes_do_not_coincide(keys):
+    values = {blind.blind_index("card", f"2901{n:08d}") for n in range(20_000)}
+    assert len(values) == 20_000
 
 
 @given(population=st.integers(min_value=sizing.MIN_POPULATION, max_value=10**9))
 def test_plans_keep_at_least_two_coincidences(population):
     plan = sizing.plan_bits(population)
-    assert sizing.coincidences(population, [plan["card"]]) >= 2
+    assert sizing.coincidences(population, [plan["email"]]) >= 2
+    assert sizing.coincidences(population, [plan["phone"]]) >= 2
     names = [plan["name_token"]] * sizing.NAME_TOKENS_PER_NAME
     assert sizing.coincidences(population, names) >= 2
 
 
 @given(population=st.integers(min_value=8_192, max_value=16_000_000))
 def test_the_default_plan_is_safe_and_useful_over_a_wide_range(population):
-    bits = sizing.plan_bits(sizing.DEFAULT_POPULATION)["card"]
+    bits = sizing.plan_bits(sizing.DEFAULT_POPULATION)["email"]
     c = sizing.coincidences(population, [bits])
     assert 2 <= c < math.sqrt(population)
 

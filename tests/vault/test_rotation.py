@@ -254,7 +254,7 @@ def test_index_rotation_plans_lengths_for_the_expected_population(keys, monkeypa
     rotation.rotate_index_key(lambda new_index: 0)
 
     assert dict(index_keyring().current.bits) == {
-        "card": 18,
+        "card": 128,
         "email": 18,
         "phone": 18,
         "name_token": 6,

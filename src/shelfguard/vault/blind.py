@@ -184,6 +184,15 @@ def blind_index_candidates(kind: str, value: str) -> list[bytes]:
     return [compute(key, kind, canonical) for key in require_index_keyring().for_lookup]
 
 
+def is_collision_free(kind: str) -> bool:
+    """True when every index key in use gives `kind` at least 64 bits.
+
+    At that length a coincidence between two different values is so unlikely
+    (under 2^-64 per pair) that a match needs no confirmation by unsealing.
+    """
+    return all(key.bits[kind] >= 64 for key in require_index_keyring().for_lookup)
+
+
 def index_function(key: IndexKey) -> Callable[[str, str], bytes]:
     """`blind_index` bound to one index key version (what a rebuild is given)."""
 

@@ -48,6 +48,16 @@ NAME_TOKENS_PER_NAME = 3
 MIN_BITS = 1
 MAX_BITS = 256
 
+# Card numbers are unique by construction: no two rows can share one, so there
+# is no frequency or equality pattern for a truncated index to hide, and the
+# C >= 2 bound (which protects rows holding *equal* values) has nothing to
+# protect. The card index is therefore kept long enough that coincidences
+# never happen (2^-128 per pair), which lets the database enforce uniqueness
+# and a desk look-up read one row without unsealing candidates. Its only
+# remaining exposure is the one every blind index has: whoever holds the
+# index key can test guesses.
+UNIQUE_CARD_BITS = 128
+
 
 def privacy_budget_bits(population: int) -> float:
     """The largest total index length with C >= 2: log2(R / 2)."""
@@ -57,16 +67,17 @@ def privacy_budget_bits(population: int) -> float:
 def plan_bits(population: int) -> dict[str, int]:
     """Index length in bits for each kind, for `population` expected patrons.
 
-    card, email and phone: one index per value, L = floor(log2(R / 2)).
+    email and phone: one index per value, L = floor(log2(R / 2)).
     name_token: NAME_TOKENS_PER_NAME indexes per name share that budget,
     L = floor(log2(R / 2) / NAME_TOKENS_PER_NAME).
+    card: UNIQUE_CARD_BITS, whatever R (see above).
     """
     if population < 1:
         raise ValueError("the expected number of patrons must be at least 1")
     budget = privacy_budget_bits(population)
     single = max(MIN_BITS, math.floor(budget))
     name = max(MIN_BITS, math.floor(budget / NAME_TOKENS_PER_NAME))
-    return {"card": single, "email": single, "phone": single, "name_token": name}
+    return {"card": UNIQUE_CARD_BITS, "email": single, "phone": single, "name_token": name}
 
 
 def coincidences(records: int, bits: list[int]) -> float:
