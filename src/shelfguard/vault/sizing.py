@@ -52,8 +52,8 @@ MAX_BITS = 256
 # is no frequency or equality pattern for a truncated index to hide, and the
 # C >= 2 bound (which protects rows holding *equal* values) has nothing to
 # protect. The card index is therefore kept long enough that coincidences
-# never happen (2^-128 per pair), which lets the database enforce uniqueness
-# and a desk look-up read one row without unsealing candidates. Its only
+# never happen (2^-128 per pair), which lets a desk look-up read one row
+# without unsealing candidates. Its only
 # remaining exposure is the one every blind index has: whoever holds the
 # index key can test guesses.
 UNIQUE_CARD_BITS = 128

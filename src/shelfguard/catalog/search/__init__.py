@@ -18,6 +18,10 @@ class SearchError(ValueError):
     """A query we refuse (for example too long); the message says what to do."""
 
 
+# The most results one request may ask for.
+MAX_LIMIT = 1000
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     text: str
@@ -30,6 +34,22 @@ class SearchRequest:
     limit: int = 20
     with_facets: bool = True
 
+    def __post_init__(self) -> None:
+        # Checked here so that every caller (web, API, CLI) gets the same answer.
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise SearchError(f"The number of results must be between 1 and {MAX_LIMIT}.")
+        if self.offset < 0:
+            raise SearchError("The result offset cannot be negative.")
+        if (
+            self.year_from is not None
+            and self.year_to is not None
+            and self.year_from > self.year_to
+        ):
+            raise SearchError(
+                f"The year range {self.year_from}–{self.year_to} is empty; "
+                "the first year must not be after the last."
+            )
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -41,6 +61,7 @@ class Hit:
     isbn: str | None  # first ISBN, ISBN-13 form
     language: str
     score: float
+    vernacular_title: str = ""  # the title in its original script (880), if any
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,13 @@ class SearchBackend(Protocol):
     def remove_records(self, record_ids: Sequence[int]) -> None: ...
 
     def rebuild(self, progress: Iterable[int] | None = None) -> int:
-        """Drop and rebuild the whole index; returns the number of records indexed."""
+        """Drop and rebuild the whole index; returns the number of records indexed.
+
+        `progress` yields the ids of all records, typically through a progress
+        bar that advances as they are consumed; None reads them from the
+        database. The rebuild is one transaction: searches see the old index
+        until it commits.
+        """
 
     def search(self, request: SearchRequest) -> SearchResult: ...
 
