@@ -334,7 +334,7 @@ def normalise_isbn(value: str) -> str | None:
     if not token:
         return None
     try:
-        return stdnum_isbn.compact(stdnum_isbn.to_isbn13(stdnum_isbn.validate(token)))
+        return stdnum_isbn.validate(token, convert=True)
     except Exception:  # stdnum raises several ValidationError subclasses
         return None
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 import pymarc
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from shelfguard.catalog.models import Item, ItemStatus, ItemType, Record
 from shelfguard.catalog.marc import (
@@ -218,20 +218,37 @@ def _existing_ids(keys: dict[tuple[str, str], object]) -> dict[tuple[str, str], 
 # The importer writes with executemany rather than bulk_create/bulk_update:
 # bulk_update builds one CASE expression per column per row (seconds per
 # thousand records), and bulk_create spends most of its time preparing SQL.
-# Values still go through each model field's own get_db_prep_save, so JSON
-# and binary columns are encoded exactly as the ORM would.
+# Values still go through the model fields' own get_db_prep_save where the
+# encoding depends on the database (JSON, dates), so they are stored exactly
+# as the ORM would store them; text, integer and binary values pass as they are.
 _INSERT_FIELDS = ["control_number", "control_number_identifier", *_RECORD_FIELDS, "created_at"]
+_JSON_FIELDS = frozenset(
+    f.name for f in Record._meta.concrete_fields if isinstance(f, models.JSONField)
+)
 
 
-def _row_values(columns: list[str], extracted: Extracted, data: bytes, now) -> list[object]:
-    values = {"marc": data, "updated_at": now, "created_at": now}
-    meta = Record._meta
-    return [
-        meta.get_field(name).get_db_prep_save(
-            values[name] if name in values else getattr(extracted, name), connection
-        )
+def _row_maker(columns: list[str], now) -> Callable[[Extracted, bytes], list[object]]:
+    stamp = Record._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    prepare = {
+        name: Record._meta.get_field(name).get_db_prep_save
         for name in columns
-    ]
+        if name in _JSON_FIELDS
+    }
+
+    def row(extracted: Extracted, data: bytes) -> list[object]:
+        values: list[object] = []
+        for name in columns:
+            if name == "marc":
+                values.append(data)
+            elif name in ("updated_at", "created_at"):
+                values.append(stamp)
+            elif name in prepare:
+                values.append(prepare[name](getattr(extracted, name), connection))
+            else:
+                values.append(getattr(extracted, name))
+        return values
+
+    return row
 
 
 def _insert_records(rows: list[tuple[Extracted, bytes]], now) -> None:
@@ -240,10 +257,11 @@ def _insert_records(rows: list[tuple[Extracted, bytes]], now) -> None:
     table = connection.ops.quote_name(Record._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_FIELDS)
     marks = ", ".join(["%s"] * len(_INSERT_FIELDS))
+    make_row = _row_maker(_INSERT_FIELDS, now)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-            [_row_values(_INSERT_FIELDS, ex, data, now) for ex, data in rows],
+            [make_row(ex, data) for ex, data in rows],
         )
 
 
@@ -252,10 +270,11 @@ def _update_records(rows: list[tuple[int, tuple[Extracted, bytes]]], now) -> Non
         return
     table = connection.ops.quote_name(Record._meta.db_table)
     assignments = ", ".join(f"{connection.ops.quote_name(c)} = %s" for c in _RECORD_FIELDS)
+    make_row = _row_maker(_RECORD_FIELDS, now)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET {assignments} WHERE id = %s",
-            [[*_row_values(_RECORD_FIELDS, ex, data, now), pk] for pk, (ex, data) in rows],
+            [[*make_row(ex, data), pk] for pk, (ex, data) in rows],
         )
 
 
