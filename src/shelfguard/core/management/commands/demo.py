@@ -49,12 +49,18 @@ class Command(BaseCommand):
         if not Item.objects.exists():
             report = import_items_csv(io.StringIO(_demo_items_csv()), actor=actor)
             self.stdout.write(f"  {report.imported} copies placed in {len(DEMO_BRANCHES)} branches.")
+        made = _demo_patrons(actor)
+        if made:
+            self.stdout.write(f"  {made} synthetic patrons registered (sealed, one key each).")
         self.stdout.write(
             "\nShelfguard demo is ready.\n"
             f"  Public catalogue:  http://127.0.0.1:{port}/\n"
             f"  Try searching:     botany, Lincoln, 中国, 日本\n"
             f"  JSON API:          http://127.0.0.1:{port}/api/v1/search?q=history\n"
             f"  API schema:        http://127.0.0.1:{port}/api/v1/openapi.json\n"
+            "  Sealed patrons:    shelfguard patron show 29990001 --purpose demo --json\n"
+            "  Who looked:        shelfguard audit query --patron 29990001\n"
+            "  Ledger intact?     shelfguard audit verify\n"
             "Press Ctrl-C to stop.\n"
         )
         if not no_serve:
@@ -82,3 +88,27 @@ def _demo_items_csv() -> str:
                 [f"39{serial:011d}", control_number, branch, call_number, item_type, location]
             )
     return out.getvalue()
+
+
+# Synthetic people only: invented names and reserved example.org addresses.
+DEMO_PATRONS = [
+    dict(card_number="29990001", name="Ada Example", email="ada@example.org",
+         consents=("service", "email_notices")),
+    dict(card_number="29990002", name="Li Ming", phone="+86 10 5555 0102", home_branch="EAST"),
+    dict(card_number="29990003", name="Sam Placeholder", address="1 Demo Street, Sampletown",
+         consents=("service", "reading_history")),
+    dict(card_number="29990004", name="Noor Testcase", email="noor@example.org",
+         category="child", birth_year=2016, guardian_name="Rana Testcase", by_guardian=True,
+         home_branch="WEST"),
+]
+
+
+def _demo_patrons(actor: Actor) -> int:
+    from shelfguard.patrons.services import find_by_card, register
+
+    made = 0
+    for fields in DEMO_PATRONS:
+        if find_by_card(fields["card_number"]) is None:
+            register(**fields, actor=actor, purpose="demo")
+            made += 1
+    return made
