@@ -1,0 +1,53 @@
+"""`shelfguard reindex`: rebuild the catalogue search index from the records."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shelfguard.catalog.models import Record
+from shelfguard.catalog.search import get_backend
+
+
+class Command(BaseCommand):
+    help = (
+        "Rebuild the catalogue search index from the stored records, in one transaction: "
+        "searches keep using the old index until the new one is complete. Needed after "
+        "restoring a database without its index or after upgrading the search rules."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="print a JSON summary"
+        )
+
+    def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
+        ids = list(Record.objects.order_by("id").values_list("id", flat=True))
+        backend = get_backend()
+        started = time.monotonic()
+        # The bar goes to stderr, and only on a terminal, so that --json output
+        # and logs stay clean.
+        console = Console(stderr=True)
+        if console.is_terminal:
+            with Progress(
+                TextColumn("Indexing records"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                indexed = backend.rebuild(progress.track(ids, total=len(ids)))
+        else:
+            indexed = backend.rebuild(ids)
+        seconds = round(time.monotonic() - started, 2)
+        if as_json:
+            self.stdout.write(json.dumps({"indexed": indexed, "seconds": seconds}))
+        else:
+            noun = "record" if indexed == 1 else "records"
+            self.stdout.write(f"Indexed {indexed:,} {noun} in {seconds:.1f} s.")
