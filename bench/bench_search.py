@@ -29,7 +29,7 @@ QUERIES = [
     # keywords
     "botany", "history", "poetry", "medicine", "railroads", "chemistry",
     "economic conditions", "civil war", "american literature", "philosophy",
-    "music", "education", "agriculture", "mathematics", "architecture",
+    "music", "education", "agriculture", "mathematics", "architecture", "jazz",
     # phrases and longer keyword queries
     '"united states"', '"world war"', "materia medica", "church history england",
     "french revolution", "theory of numbers",

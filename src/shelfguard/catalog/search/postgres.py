@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from shelfguard.catalog.models import ItemStatus, Record
-from shelfguard.catalog.search import FacetValue, Hit, SearchRequest, SearchResult
+from shelfguard.catalog.search import FacetValue, SearchRequest, SearchResult
+from shelfguard.catalog.search.common import facets_from_rows, filter_conditions, load_hits
 from shelfguard.catalog.search.text import (
     DOCUMENT_FIELDS,
     PG_WEIGHT_LABELS,
@@ -54,16 +55,6 @@ _UPSERT = """
     ON CONFLICT (record_id) DO UPDATE SET document = EXCLUDED.document
 """
 
-_HIT_FIELDS = (
-    "id",
-    "control_number",
-    "title",
-    "vernacular_title",
-    "authors",
-    "year",
-    "isbns",
-    "language",
-)
 
 
 def _batched(values: Iterable[int], size: int) -> Iterator[list[int]]:
@@ -122,7 +113,7 @@ class PostgresSearchBackend:
         query = parse_query(request.text, max_length=settings.SEARCH_MAX_QUERY_LENGTH)
         if query is None:
             return SearchResult(hits=[], total=0, facets={})
-        filters, filter_params = _filters(request)
+        filters, filter_params = filter_conditions(request, "d.record_id")
         # The join with catalog_record serves the filters and also keeps out
         # a document written for a record that a concurrent transaction deleted.
         params = [tsquery(query), *filter_params]
@@ -153,42 +144,10 @@ class PostgresSearchBackend:
                 )
                 total, facets = cursor.fetchone()[0], {}
         return SearchResult(
-            hits=_hits([(record_id, float(score)) for record_id, score in page]),
+            hits=load_hits([(record_id, float(score)) for record_id, score in page]),
             total=total,
             facets=facets,
         )
-
-
-def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
-    """SQL conditions (each starting with AND) narrowing the matches, and their parameters."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if request.language:
-        conditions.append("r.language = %s")
-        params.append(request.language.strip().lower())
-    if request.year_from is not None:
-        conditions.append("r.year >= %s")
-        params.append(request.year_from)
-    if request.year_to is not None:
-        conditions.append("r.year <= %s")
-        params.append(request.year_to)
-    if request.branch:
-        conditions.append(
-            """EXISTS (
-                SELECT 1 FROM catalog_item AS i JOIN core_branch AS b ON b.id = i.branch_id
-                WHERE i.record_id = d.record_id AND i.status = %s AND b.code = %s
-            )"""
-        )
-        params.extend([ItemStatus.AVAILABLE.value, request.branch.strip().upper()])
-    if request.item_type:
-        conditions.append(
-            """EXISTS (
-                SELECT 1 FROM catalog_item AS i JOIN catalog_itemtype AS t ON t.id = i.item_type_id
-                WHERE i.record_id = d.record_id AND t.code = %s
-            )"""
-        )
-        params.append(request.item_type.strip().lower())
-    return "".join(f" AND {condition}" for condition in conditions), params
 
 
 def _facets(
@@ -197,7 +156,7 @@ def _facets(
     """The total and the facet counts over every match (not just the page), in one statement.
 
     The matches are materialised once and then counted by record fields
-    (language and decade together, summed apart below) and by items.
+    (language and decade together) and by items.
     """
     cursor.execute(
         f"""
@@ -223,45 +182,4 @@ def _facets(
         """,
         [*params, ItemStatus.AVAILABLE.value],
     )
-    counts: dict[str, dict[str, int]] = {"language": {}, "year": {}, "branch": {}, "item_type": {}}
-    total = 0
-    for kind, value, decade, count in cursor.fetchall():
-        if kind == "record":
-            total += count
-            if value:
-                counts["language"][value] = counts["language"].get(value, 0) + count
-            if decade is not None:
-                key = str(decade * 10)
-                counts["year"][key] = counts["year"].get(key, 0) + count
-        else:
-            counts[kind][value] = count
-    facets = {
-        name: [
-            FacetValue(value=value, count=count)
-            for value, count in sorted(values.items(), key=lambda pair: (-pair[1], pair[0]))
-        ]
-        for name, values in counts.items()
-    }
-    return total, facets
-
-
-def _hits(ranked: list[tuple[int, float]]) -> list[Hit]:
-    """Hits for a page of (record id, score), in that order."""
-    rows = Record.objects.filter(id__in=[record_id for record_id, _ in ranked]).values(*_HIT_FIELDS)
-    records = {row["id"]: row for row in rows}
-    return [
-        Hit(
-            record_id=record_id,
-            control_number=records[record_id]["control_number"],
-            title=records[record_id]["title"],
-            vernacular_title=records[record_id]["vernacular_title"],
-            authors=list(records[record_id]["authors"]),
-            year=records[record_id]["year"],
-            isbn=records[record_id]["isbns"][0] if records[record_id]["isbns"] else None,
-            language=records[record_id]["language"],
-            score=score,
-        )
-        for record_id, score in ranked
-        # A record deleted since the ranking query ran is simply left out.
-        if record_id in records
-    ]
+    return facets_from_rows(cursor.fetchall())

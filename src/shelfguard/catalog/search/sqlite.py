@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from shelfguard.catalog.models import ItemStatus, Record
-from shelfguard.catalog.search import FacetValue, Hit, SearchRequest, SearchResult
+from shelfguard.catalog.search import SearchRequest, SearchResult
+from shelfguard.catalog.search.common import facets_from_rows, filter_conditions, load_hits
 from shelfguard.catalog.search.text import (
     COLUMNS,
     DOCUMENT_FIELDS,
@@ -41,16 +42,6 @@ _INSERT = "INSERT INTO catalog_search (rowid, {}) VALUES (%s, {})".format(
     ", ".join(COLUMNS), ", ".join("%s" for _ in COLUMNS)
 )
 
-_HIT_FIELDS = (
-    "id",
-    "control_number",
-    "title",
-    "vernacular_title",
-    "authors",
-    "year",
-    "isbns",
-    "language",
-)
 
 
 def _batched(values: Iterable[int], size: int) -> Iterator[list[int]]:
@@ -112,7 +103,7 @@ class SqliteSearchBackend:
         query = parse_query(request.text, max_length=settings.SEARCH_MAX_QUERY_LENGTH)
         if query is None:
             return SearchResult(hits=[], total=0, facets={})
-        filters, filter_params = _filters(request)
+        filters, filter_params = filter_conditions(request, "catalog_search.rowid")
         # One statement: the matches are found and ranked once, materialised,
         # and the page, the total and the facets are all read from them. The
         # join with catalog_record also keeps out any index row whose record
@@ -149,8 +140,10 @@ class SqliteSearchBackend:
             rows = cursor.fetchall()
         # bm25 is lower for better matches; a Hit's score is higher for better ones.
         page = [(record_id, -score) for kind, record_id, score, _ in rows if kind == "hit"]
-        total, facets = _facets([row for row in rows if row[0] != "hit"], request.with_facets)
-        return SearchResult(hits=_hits(page), total=total, facets=facets)
+        total, facets = facets_from_rows(
+            [row for row in rows if row[0] != "hit"], request.with_facets
+        )
+        return SearchResult(hits=load_hits(page), total=total, facets=facets)
 
 
 # Facet counts by item, over all matches: branches where a matched record has
@@ -172,89 +165,3 @@ _FACET_ARMS = """
     JOIN catalog_itemtype AS t ON t.id = i.item_type_id
     GROUP BY t.code
 """
-
-
-def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
-    """SQL conditions (each starting with AND) narrowing the matches, and their parameters."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if request.language:
-        conditions.append("r.language = %s")
-        params.append(request.language.strip().lower())
-    if request.year_from is not None:
-        conditions.append("r.year >= %s")
-        params.append(request.year_from)
-    if request.year_to is not None:
-        conditions.append("r.year <= %s")
-        params.append(request.year_to)
-    if request.branch:
-        conditions.append(
-            """EXISTS (
-                SELECT 1 FROM catalog_item AS i JOIN core_branch AS b ON b.id = i.branch_id
-                WHERE i.record_id = catalog_search.rowid AND i.status = %s AND b.code = %s
-            )"""
-        )
-        params.extend([ItemStatus.AVAILABLE.value, request.branch.strip().upper()])
-    if request.item_type:
-        conditions.append(
-            """EXISTS (
-                SELECT 1 FROM catalog_item AS i JOIN catalog_itemtype AS t ON t.id = i.item_type_id
-                WHERE i.record_id = catalog_search.rowid AND t.code = %s
-            )"""
-        )
-        params.append(request.item_type.strip().lower())
-    return "".join(f" AND {condition}" for condition in conditions), params
-
-
-def _facets(
-    rows: list[tuple[str, Any, Any, int]], with_facets: bool
-) -> tuple[int, dict[str, list[FacetValue]]]:
-    """The total and the facets from the counting rows of the search statement.
-
-    Records are counted by language and decade together, in one pass; the
-    two facets are summed apart here.
-    """
-    counts: dict[str, dict[str, int]] = {"language": {}, "year": {}, "branch": {}, "item_type": {}}
-    total = 0
-    for kind, value, decade, count in rows:
-        if kind == "record":
-            total += count
-            if value:
-                counts["language"][value] = counts["language"].get(value, 0) + count
-            if decade is not None:
-                key = str(decade * 10)
-                counts["year"][key] = counts["year"].get(key, 0) + count
-        else:
-            counts[kind][value] = count
-    if not with_facets:
-        return total, {}
-    facets = {
-        name: [
-            FacetValue(value=value, count=count)
-            for value, count in sorted(values.items(), key=lambda pair: (-pair[1], pair[0]))
-        ]
-        for name, values in counts.items()
-    }
-    return total, facets
-
-
-def _hits(ranked: list[tuple[int, float]]) -> list[Hit]:
-    """Hits for a page of (record id, score), in that order."""
-    rows = Record.objects.filter(id__in=[record_id for record_id, _ in ranked]).values(*_HIT_FIELDS)
-    records = {row["id"]: row for row in rows}
-    return [
-        Hit(
-            record_id=record_id,
-            control_number=records[record_id]["control_number"],
-            title=records[record_id]["title"],
-            vernacular_title=records[record_id]["vernacular_title"],
-            authors=list(records[record_id]["authors"]),
-            year=records[record_id]["year"],
-            isbn=records[record_id]["isbns"][0] if records[record_id]["isbns"] else None,
-            language=records[record_id]["language"],
-            score=score,
-        )
-        for record_id, score in ranked
-        # A record deleted since the ranking query ran is simply left out.
-        if record_id in records
-    ]
