@@ -15,7 +15,9 @@ _BEFORE_INIT = {"init", "demo", "help", "version", "makemigrations"}
 _COMMANDS = {
     "init": "create or update the data home and database",
     "demo": "set up a demo library with real LC records and serve it",
-    "serve": "run the web server (OPAC, API)",
+    "serve": "run the web server (OPAC, API, staff pages), over TLS when configured",
+    "tls": "make a self-signed certificate for trials",
+    "check": "check the installation (`check --deploy` before going live)",
     "branch": "list or add branches",
     "import-marc": "import MARC21 records (ISO 2709, MARCXML, MARC-in-JSON)",
     "export-marc": "export the stored MARC records",
@@ -26,6 +28,7 @@ _COMMANDS = {
     "privacy": "print the data-classification register (record of processing)",
     "audit": "verify, checkpoint, query or prune the access ledger",
     "keys": "show key status, rotate the master key or the blind-index key",
+    "staff": "create, enrol, certify, list or disable staff accounts",
 }
 
 

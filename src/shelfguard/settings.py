@@ -15,6 +15,7 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
 from shelfguard.core import home as _home
+from shelfguard.core import tls as _tls
 from shelfguard.vault.dbsettings import keystore_database
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -52,6 +53,11 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"] + envlist(
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django.contrib.staticfiles",
     "shelfguard.core",
     "shelfguard.catalog",
@@ -60,6 +66,8 @@ INSTALLED_APPS = [
     "shelfguard.vault",
     "shelfguard.ledger",
     "shelfguard.patrons",
+    "shelfguard.accounts",
+    "shelfguard.staff",
 ]
 
 MIDDLEWARE = [
@@ -68,7 +76,14 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Sessions and users are loaded lazily: pages that never touch them (the
+    # public catalogue) still set no cookie.
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "shelfguard.accounts.middleware.StaffSessionMiddleware",
+    "shelfguard.staff.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -123,6 +138,13 @@ DATABASES["keystore"] = keystore_database(DATABASES["default"], HOME)
 DATABASE_ROUTERS = ["shelfguard.vault.routers.KeystoreRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Staff accounts (issue 4). Sessions end with the browser; idle and absolute
+# timeouts are enforced on the server by accounts.middleware (see accounts.config).
+AUTH_USER_MODEL = "accounts.StaffUser"
+LOGIN_URL = "staff:login"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 12 * 60 * 60
+
 # PINs and passwords are hashed with Argon2 (memory-hard, so stolen hashes resist
 # guessing on graphics cards); the others only verify hashes made before a switch.
 PASSWORD_HASHERS = [
@@ -171,6 +193,28 @@ CONTENT_SECURITY_POLICY = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Forms carry the CSRF token in the page; no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+
+# Transport (shelfguard.core.tls): plain HTTP on loopback, direct TLS, or behind
+# one named TLS proxy, from the environment or [web] in shelfguard.toml. HSTS and
+# Secure cookies only when browsers arrive over HTTPS, never on plain loopback
+# HTTP. `shelfguard serve` applies the same function to the flags it is given.
+_transport = _tls.transport_from(os.environ, _web, home=HOME)
+_transport_settings = _tls.django_settings(_transport)
+SECURE_HSTS_SECONDS = _transport_settings["SECURE_HSTS_SECONDS"]
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _transport_settings["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+SECURE_HSTS_PRELOAD = _transport_settings["SECURE_HSTS_PRELOAD"]
+SECURE_SSL_REDIRECT = _transport_settings["SECURE_SSL_REDIRECT"]
+SECURE_PROXY_SSL_HEADER = _transport_settings["SECURE_PROXY_SSL_HEADER"]
+SESSION_COOKIE_SECURE = _transport_settings["SESSION_COOKIE_SECURE"]
+CSRF_COOKIE_SECURE = _transport_settings["CSRF_COOKIE_SECURE"]
+SESSION_COOKIE_NAME = _transport_settings["SESSION_COOKIE_NAME"]
+CSRF_COOKIE_NAME = _transport_settings["CSRF_COOKIE_NAME"]
+# HSTS preload ([web] hsts_preload) puts the domain on a list built into
+# browsers, which takes months to leave: the operator's decision for the whole
+# domain, not a default for one program, so Django's reminder is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LOGGING = {
     "version": 1,

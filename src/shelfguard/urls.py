@@ -2,5 +2,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/v1/", include("shelfguard.api.urls")),
+    path("staff/", include("shelfguard.staff.urls")),
     path("", include("shelfguard.opac.urls")),
 ]

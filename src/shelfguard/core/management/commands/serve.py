@@ -1,13 +1,24 @@
-"""`shelfguard serve`: the production web server (gunicorn) with static files from WhiteNoise."""
+"""`shelfguard serve`: the production web server (gunicorn) with static files from WhiteNoise.
+
+Patron data never crosses a network in clear: any address but loopback is
+served only over TLS (`--tls-cert`/`--tls-key`, or `[web] tls_cert`/`tls_key`)
+or behind a named proxy that terminates TLS (`--behind-proxy ADDR`).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import multiprocessing
+import os
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from shelfguard.core import home, tls
 from shelfguard.core.webserver import run_gunicorn
+
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 def is_loopback(host: str) -> bool:
@@ -19,11 +30,49 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _configured_transport() -> tls.Transport:
+    """What the environment and shelfguard.toml configure, before the flags."""
+    return tls.transport_from(os.environ, settings.CONFIG.get("web", {}), home=home.home_dir())
+
+
+def resolve_transport(
+    *, tls_cert: str | None, tls_key: str | None, behind_proxy: str | None
+) -> tls.Transport:
+    """The flags over the configuration: a flag replaces the configured value."""
+    configured = _configured_transport()
+    if bool(tls_cert) != bool(tls_key):
+        raise CommandError("--tls-cert and --tls-key go together: give both, or neither.")
+    cert = Path(tls_cert).expanduser().resolve() if tls_cert else configured.cert
+    key = Path(tls_key).expanduser().resolve() if tls_key else configured.key
+    proxy = tls.parse_proxy_address(behind_proxy) if behind_proxy else configured.proxy
+    return tls.Transport(
+        cert=cert,
+        key=key,
+        proxy=proxy,
+        hsts_include_subdomains=configured.hsts_include_subdomains,
+        hsts_preload=configured.hsts_preload,
+    )
+
+
+def apply_transport(transport: tls.Transport) -> None:
+    """Make this process and every process it starts serve `transport`.
+
+    Settings were read when the command started, before the flags were known;
+    gunicorn loads the application (and Django's middleware reads these
+    settings) only after this, so the live settings object is updated. The
+    environment carries the same choice to anything that reads settings anew.
+    """
+    os.environ.update(tls.environment_for_workers(transport))
+    for name, value in tls.django_settings(transport).items():
+        setattr(settings, name, value)
+
+
 class Command(BaseCommand):
     help = (
-        "Serve Shelfguard over HTTP on the loopback interface. Serving other addresses "
-        "needs TLS, which arrives with the access-control work; until then put a TLS "
-        "proxy on the same machine in front of the loopback port."
+        "Serve Shelfguard with gunicorn. Without TLS only the loopback interface is "
+        "served (plain HTTP, for trials and a TLS proxy on the same machine). Other "
+        "addresses need --tls-cert and --tls-key (or [web] tls_cert and tls_key in "
+        "shelfguard.toml), or --behind-proxy naming the proxy that terminates TLS."
     )
 
     def add_arguments(self, parser):
@@ -35,15 +84,53 @@ class Command(BaseCommand):
             default=min(4, multiprocessing.cpu_count() + 1),
             help="worker processes (default: cores + 1, at most 4)",
         )
+        parser.add_argument("--tls-cert", metavar="FILE", help="TLS certificate chain (PEM)")
+        parser.add_argument("--tls-key", metavar="FILE", help="TLS private key (PEM, mode 0600)")
+        parser.add_argument(
+            "--behind-proxy",
+            metavar="ADDR",
+            help=(
+                "IP address of the one proxy that terminates TLS and forwards to this "
+                "server; only it may mark a request as HTTPS (X-Forwarded-Proto)"
+            ),
+        )
 
-    def handle(self, *args, host, port, workers, **options):
-        if not is_loopback(host):
-            raise CommandError(
-                f"Refusing to serve {host} without TLS: patron data must never cross a "
-                "network in clear. Serve on 127.0.0.1 and put a TLS-terminating proxy in front."
-            )
+    def handle(
+        self, *args, host, port, workers, tls_cert=None, tls_key=None, behind_proxy=None, **options
+    ):
         if not 0 < port < 65536:
             raise CommandError("--port must be between 1 and 65535.")
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
-        run_gunicorn(host=host, port=port, workers=workers)
+        try:
+            transport = resolve_transport(
+                tls_cert=tls_cert, tls_key=tls_key, behind_proxy=behind_proxy
+            )
+            context = (
+                tls.server_context(transport.cert, transport.key) if transport.direct_tls else None
+            )
+        except tls.TransportError as exc:
+            raise CommandError(str(exc)) from None
+
+        if not transport.https and not is_loopback(host):
+            raise CommandError(
+                f"Refusing to serve {host} without TLS: patron data must never cross a "
+                "network in clear. Give --tls-cert FILE --tls-key FILE (`shelfguard tls "
+                "self-signed` makes a trial pair), or name the proxy that terminates TLS "
+                "with --behind-proxy ADDR, or serve on 127.0.0.1."
+            )
+        if transport.proxy is not None and transport.proxy.is_unspecified:
+            raise CommandError(
+                f"--behind-proxy {transport.proxy} names no machine; give the proxy's own address."
+            )
+
+        apply_transport(transport)
+        scheme = "https" if transport.direct_tls else "http"
+        shown = f"[{host.strip('[]')}]" if ":" in host else host
+        self.stdout.write(f"Serving {scheme}://{shown}:{port}/ ({transport.describe()})")
+        if not is_loopback(host) and not set(settings.ALLOWED_HOSTS) - _LOOPBACK_NAMES:
+            self.stderr.write(
+                "Note: only localhost names are allowed; requests for any other host name "
+                "are refused. Add the site's name to [web] allowed_hosts in shelfguard.toml."
+            )
+        run_gunicorn(host=host, port=port, workers=workers, context=context, transport=transport)

@@ -1,0 +1,193 @@
+"""Staff accounts, roles, certifications, break-glass grants, sign-in state.
+
+Permissions are never read from these tables directly by pages or commands:
+`services.has_permission` is the one place that combines role, branch,
+certification and break-glass into a decision.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from shelfguard.accounts import passwords
+
+
+class Role(models.Model):
+    """A named set of permission codes (see `permissions.PERMISSIONS`)."""
+
+    class Scope(models.TextChoices):
+        LIBRARY = "library", _("whole library")
+        # A branch-scoped role grants its permissions only for things that
+        # belong to the staff member's own branch (checked with `branch=`).
+        BRANCH = "branch", _("own branch only")
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    permissions = models.JSONField(default=list)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.LIBRARY)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        # An edited role may hold only codes the program knows: a misspelt code
+        # would silently grant nothing and hide the mistake.
+        from django.core.exceptions import ValidationError
+
+        from shelfguard.accounts.permissions import UnknownPermission, check_codes
+
+        try:
+            self.permissions = check_codes(self.permissions)
+        except UnknownPermission as exc:
+            raise ValidationError({"permissions": str(exc)}) from None
+
+
+class StaffManager(BaseUserManager):
+    def get_by_natural_key(self, username: str) -> StaffUser:
+        from shelfguard.accounts.usernames import normalise
+
+        return self.get(username=normalise(username))
+
+
+class StaffUser(AbstractBaseUser):
+    """A member of staff. Patrons are not users of this model."""
+
+    username = models.CharField(max_length=64, unique=True)
+    branch = models.ForeignKey("core.Branch", on_delete=models.PROTECT, related_name="staff")
+    roles = models.ManyToManyField(Role, related_name="staff", blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = StaffManager()
+
+    class Meta:
+        ordering = ["username"]
+        verbose_name = "staff user"
+
+    def __str__(self) -> str:
+        return self.username
+
+    # Passwords are NFKC-normalised so that the same password typed on two
+    # keyboards (composed or decomposed accents, full-width forms) matches.
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(None if raw_password is None else passwords.normalise(raw_password))
+
+    def check_password(self, raw_password: str) -> bool:
+        return super().check_password(passwords.normalise(raw_password))
+
+
+class Certification(models.Model):
+    """A passed privacy course. Valid from `passed_on` through `expires_on`."""
+
+    staff = models.ForeignKey(StaffUser, on_delete=models.CASCADE, related_name="certifications")
+    course = models.CharField(max_length=200)
+    passed_on = models.DateField()
+    expires_on = models.DateField()
+    # Null when recorded by the server operator from the command line; the
+    # ledger entry names who that was.
+    recorded_by = models.ForeignKey(
+        StaffUser, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-expires_on"]
+        indexes = [models.Index(fields=["staff", "expires_on"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_on__gte=models.F("passed_on")),
+                name="accounts_certification_expires_after_passed",
+            )
+        ]
+
+
+class BreakGlassGrant(models.Model):
+    """Time-limited permissions outside a staff member's roles, with a reason."""
+
+    staff = models.ForeignKey(StaffUser, on_delete=models.CASCADE, related_name="breakglass")
+    permissions = models.JSONField(default=list)
+    justification = models.TextField()
+    granted_by = models.ForeignKey(StaffUser, on_delete=models.PROTECT, related_name="+")
+    starts = models.DateTimeField()
+    ends = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts"]
+        indexes = [models.Index(fields=["staff", "ends"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends__gt=models.F("starts")),
+                name="accounts_breakglass_ends_after_start",
+            )
+        ]
+
+
+class EnrolmentCode(models.Model):
+    """A one-time code that lets a new staff member set up their second factor.
+
+    Only a keyed hash is stored: the code is shown once, by `staff create`.
+    """
+
+    staff = models.ForeignKey(StaffUser, on_delete=models.CASCADE, related_name="enrolment_codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class StaffSession(models.Model):
+    """One signed-in staff session, the authority on whether it is still alive.
+
+    The session key itself is not stored (it is a bearer credential), only a
+    keyed hash of it. Ending a session here ends it at its next request.
+    """
+
+    staff = models.ForeignKey(StaffUser, on_delete=models.CASCADE, related_name="sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+    # A coarse description ("Firefox on Linux"), never the address.
+    client = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["staff", "ended_at"])]
+
+
+class Throttle(models.Model):
+    """Failed sign-in attempts for one account name or one source.
+
+    `key` is a keyed hash of the (normalised) name or address, so unknown
+    names are throttled exactly like real ones and no address is stored.
+    The attempted password is never stored anywhere.
+    """
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account"
+        SOURCE = "source"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    key = models.CharField(max_length=64)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="accounts_throttle_scope_key")
+        ]
+        # For clearing out forgotten rows (see throttle.failure).
+        indexes = [models.Index(fields=["last_failure_at"], name="accounts_throttle_last")]

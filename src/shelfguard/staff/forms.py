@@ -1,0 +1,122 @@
+"""Staff sign-in forms. Lengths are bounded so over-long input is refused cleanly."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from shelfguard.accounts import passwords, usernames
+
+# Longer than any valid value, so the service (not the form) explains what is
+# wrong, yet bounded so a megabyte of input is refused before any hashing.
+_PASSWORD_MAX = passwords.MAX_LENGTH * 4
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=usernames.MAX_LENGTH * 4,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+
+class DeviceCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("The 6-digit code your authenticator app shows now"),
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+
+
+class EnrolForm(forms.Form):
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=usernames.MAX_LENGTH * 4,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    code = forms.CharField(
+        label=_("Enrolment code"),
+        help_text=_("The one-time code you were given with your account."),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        help_text=_(
+            "If you were given a password, enter it. Otherwise choose one: at least 8 "
+            "characters, not a common password; a long phrase is best."
+        ),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_again = forms.CharField(
+        label=_("Password again (only when choosing a new one)"),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class EndSessionForm(forms.Form):
+    session = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class ReauthFields(forms.Form):
+    """Asked again before a security change, so an unattended session is not enough."""
+
+    current_password = forms.CharField(
+        label=_("Your current password"),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+
+class PasswordChangeForm(ReauthFields):
+    new_password = forms.CharField(
+        label=_("New password"),
+        help_text=_(
+            "At least 8 characters and not a common password; a long phrase is best. "
+            "Signing in elsewhere ends when you change it."
+        ),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    new_password_again = forms.CharField(
+        label=_("New password again"),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class RecoveryCodesForm(ReauthFields):
+    pass

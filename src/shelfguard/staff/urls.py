@@ -1,0 +1,17 @@
+from django.urls import path
+
+from shelfguard.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("verify/", views.verify_view, name="verify"),
+    path("enrol/", views.enrol_view, name="enrol"),
+    path("enrol/device/", views.enrol_device_view, name="enrol_device"),
+    path("sessions/", views.sessions_view, name="sessions"),
+    path("account/password/", views.password_view, name="password"),
+    path("account/recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
+    path("logout/", views.logout_view, name="logout"),
+]

@@ -1,0 +1,361 @@
+"""Staff sign-in and account pages. They translate requests into accounts services.
+
+Sign-in is two steps. The password step only records, in a fresh session,
+who is part-way through; the staff member is signed in (new session id
+again, session registered) only after the second factor. Someone without an
+enrolled factor can reach nothing but the enrolment pages, and enrolment
+needs the one-time code an administrator issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from shelfguard.accounts import mfa, services, sessions, signin
+from shelfguard.accounts.models import StaffSession, StaffUser
+from shelfguard.core import clock
+from shelfguard.staff.forms import (
+    CodeForm,
+    DeviceCodeForm,
+    EndSessionForm,
+    EnrolForm,
+    LoginForm,
+    PasswordChangeForm,
+    RecoveryCodesForm,
+)
+
+_PENDING = "staff_pending_signin"
+_ENROL = "staff_pending_enrolment"
+_PENDING_TTL = dt.timedelta(minutes=5)
+_ENROL_TTL = dt.timedelta(minutes=15)
+_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+_ENDED_MESSAGES = {
+    sessions.IDLE: gettext_lazy("You were signed out after a period without activity."),
+    sessions.ABSOLUTE: gettext_lazy(
+        "You were signed out because your session reached its time limit."
+    ),
+    sessions.ENDED: gettext_lazy("That session was ended."),
+    sessions.DISABLED: gettext_lazy("This account has been disabled."),
+    sessions.SIGNED_OUT: gettext_lazy("You have signed out."),
+}
+
+
+def _source(request: HttpRequest) -> str:
+    # The direct peer. Behind a proxy the deployment must set REMOTE_ADDR from
+    # the trusted proxy's header; a client-supplied header is never believed.
+    return request.META.get("REMOTE_ADDR", "")
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("Mac OS", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def _client(request: HttpRequest) -> str:
+    """A coarse description of the browser, enough to recognise one's own sessions."""
+    agent = request.META.get("HTTP_USER_AGENT", "")[:512]
+    browser = next((name for mark, name in _BROWSERS if mark in agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in agent), "")
+    return " / ".join(part for part in (browser, system) if part)
+
+
+def _pending(request: HttpRequest, key: str, ttl: dt.timedelta) -> StaffUser | None:
+    data = request.session.get(key)
+    if not isinstance(data, dict):
+        return None
+    try:
+        started = dt.datetime.fromisoformat(data["at"])
+        staff_id = int(data["staff"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if clock.now() - started > ttl:
+        request.session.pop(key, None)
+        return None
+    return StaffUser.objects.filter(pk=staff_id, is_active=True).first()
+
+
+def _remember(request: HttpRequest, key: str, staff: StaffUser) -> None:
+    # A new session id whenever the session starts to stand for someone.
+    request.session.cycle_key()
+    request.session[key] = {"staff": staff.pk, "at": clock.now().isoformat()}
+
+
+def _sign_in(request: HttpRequest, staff: StaffUser, device) -> None:
+    request.session.pop(_PENDING, None)
+    request.session.pop(_ENROL, None)
+    login(request, staff, backend=_BACKEND)  # cycles the session id again
+    otp_login(request, device)
+    request.session.save()
+    sessions.start(staff, request.session.session_key, client=_client(request))
+
+
+def _to_login(request: HttpRequest) -> HttpResponseRedirect:
+    query = {"next": request.path} if request.method == "GET" else {}
+    if request.staff_session_ended in _ENDED_MESSAGES:
+        query["ended"] = request.staff_session_ended
+    url = reverse("staff:login")
+    return redirect(f"{url}?{urlencode(query)}" if query else url)
+
+
+def staff_required(view):
+    """Signed in with a password and a second factor, in a live registered session."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if (
+            not user.is_authenticated
+            or not user.is_verified()
+            or getattr(request, "staff_session", None) is None
+        ):
+            return _to_login(request)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+_SAFE_NEXT = re.compile(r"/staff/[a-z0-9/_-]*\Z")
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.GET.get("next", "")
+    # Only our own staff pages: never an open redirect.
+    return target if _SAFE_NEXT.match(target) else reverse("staff:home")
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.user.is_verified():
+        return redirect("staff:home")
+    notice = _ENDED_MESSAGES.get(request.GET.get("ended", ""), "")
+    error = ""
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff = signin.check_password(
+                form.cleaned_data["username"],
+                form.cleaned_data["password"],
+                source=_source(request),
+            )
+        except signin.SignInFailed as exc:
+            error = str(exc)
+        else:
+            if not mfa.has_second_factor(staff):
+                return redirect(f"{reverse('staff:enrol')}?{urlencode({'first': '1'})}")
+            _remember(request, _PENDING, staff)
+            return redirect(f"{reverse('staff:verify')}?{urlencode({'next': _next_url(request)})}")
+    elif request.method == "POST":
+        error = str(signin.GENERIC_FAILURE)
+    return render(request, "staff/login.html", {"form": form, "error": error, "notice": notice})
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def verify_view(request: HttpRequest) -> HttpResponse:
+    staff = _pending(request, _PENDING, _PENDING_TTL)
+    if staff is None:
+        return redirect("staff:login")
+    error = ""
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = signin.check_second_factor(
+                staff, form.cleaned_data["code"], source=_source(request)
+            )
+        except signin.SignInFailed as exc:
+            error = str(exc)
+        else:
+            _sign_in(request, staff, device)
+            return redirect(_next_url(request))
+    elif request.method == "POST":
+        error = str(signin.GENERIC_FAILURE)
+    return render(request, "staff/verify.html", {"form": form, "error": error})
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def enrol_view(request: HttpRequest) -> HttpResponse:
+    error = ""
+    form = EnrolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            staff = signin.start_enrolment(
+                data["username"],
+                data["code"],
+                data["password"],
+                data["password_again"],
+                source=_source(request),
+            )
+        except (signin.SignInFailed, services.AccountError) as exc:
+            error = str(exc)
+        else:
+            mfa.start_totp_enrolment(staff)
+            _remember(request, _ENROL, staff)
+            return redirect("staff:enrol_device")
+    elif request.method == "POST":
+        error = _("Fill in every field marked as required.")
+    first = request.GET.get("first") == "1"
+    return render(request, "staff/enrol.html", {"form": form, "error": error, "first": first})
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def enrol_device_view(request: HttpRequest) -> HttpResponse:
+    staff = _pending(request, _ENROL, _ENROL_TTL)
+    device = None
+    if staff is not None:
+        device = TOTPDevice.objects.filter(user=staff, confirmed=False).order_by("-pk").first()
+    if staff is None or device is None:
+        return redirect("staff:enrol")
+    error = ""
+    form = DeviceCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirmed, codes = signin.finish_enrolment(
+                staff, form.cleaned_data["code"], source=_source(request)
+            )
+        except signin.SignInFailed as exc:
+            error = str(exc)
+        else:
+            _sign_in(request, staff, confirmed)
+            # Shown once, in this response only: nothing keeps them in clear.
+            return render(request, "staff/recovery_codes.html", {"codes": codes})
+    elif request.method == "POST":
+        error = _("Enter the code your app shows.")
+    context = {
+        "form": form,
+        "error": error,
+        "secret": mfa.secret_text(device),
+        "uri": mfa.otpauth_uri(device),
+    }
+    return render(request, "staff/enrol_device.html", context)
+
+
+@staff_required
+@require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    staff = request.user
+    context = {
+        "staff": staff,
+        "roles": list(staff.roles.all()),
+        "permissions": services.permissions_of(staff),
+        "certification": services.current_certification(staff),
+        "recovery_left": mfa.recovery_codes_left(staff),
+    }
+    return render(request, "staff/home.html", context)
+
+
+@staff_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def sessions_view(request: HttpRequest) -> HttpResponse:
+    staff = request.user
+    if request.method == "POST":
+        form = EndSessionForm(request.POST)
+        if form.is_valid():
+            # Only one's own sessions: another staff member's id matches nothing.
+            target = StaffSession.objects.filter(
+                pk=form.cleaned_data["session"], staff=staff, ended_at__isnull=True
+            ).first()
+            if target is not None:
+                sessions.end(target, sessions.ENDED)
+                if target.pk == request.staff_session.pk:
+                    logout(request)
+                    return redirect(f"{reverse('staff:login')}?ended={sessions.ENDED}")
+        return redirect("staff:sessions")
+    rows = [
+        {"session": s, "current": s.pk == request.staff_session.pk} for s in sessions.active(staff)
+    ]
+    return render(request, "staff/sessions.html", {"rows": rows})
+
+
+@staff_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def password_view(request: HttpRequest) -> HttpResponse:
+    error = notice = ""
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            ended = signin.change_password(
+                request.user,
+                current=data["current_password"],
+                new=data["new_password"],
+                new_again=data["new_password_again"],
+                code=data["code"],
+                keep_session=request.session.session_key,
+                source=_source(request),
+            )
+        except (signin.SignInFailed, services.AccountError) as exc:
+            error = str(exc)
+        else:
+            # This session stays signed in; Django would otherwise end it too.
+            # That gives it a new id, which the register must follow.
+            update_session_auth_hash(request, request.user)
+            sessions.rekey(request.staff_session, request.session.session_key)
+            notice = _("Your password is changed. Sessions ended elsewhere: %(n)d.") % {"n": ended}
+            form = PasswordChangeForm()
+    elif request.method == "POST":
+        error = _("Fill in every field.")
+    return render(request, "staff/password.html", {"form": form, "error": error, "notice": notice})
+
+
+@staff_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def recovery_codes_view(request: HttpRequest) -> HttpResponse:
+    error = ""
+    form = RecoveryCodesForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = signin.replace_recovery_codes(
+                request.user,
+                password=form.cleaned_data["current_password"],
+                code=form.cleaned_data["code"],
+                source=_source(request),
+            )
+        except signin.SignInFailed as exc:
+            error = str(exc)
+        else:
+            return render(request, "staff/recovery_codes.html", {"codes": codes, "replaced": True})
+    elif request.method == "POST":
+        error = _("Fill in every field.")
+    context = {"form": form, "error": error, "left": mfa.recovery_codes_left(request.user)}
+    return render(request, "staff/recovery_codes_new.html", context)
+
+
+@csrf_protect
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        sessions.end_by_key(request.user, request.session.session_key, sessions.SIGNED_OUT)
+    logout(request)
+    return redirect(f"{reverse('staff:login')}?ended={sessions.SIGNED_OUT}")
