@@ -45,15 +45,15 @@ def find_by_card(card: str) -> Patron | None:
         normalised = v.card_number(card)
     except PatronError:
         return None
-    digests = blind.blind_index_candidates("card", normalised)
-    live = Patron.objects.filter(card_index__in=digests).exclude(status=PatronStatus.ERASED)
-    if blind.is_collision_free("card"):
+    digests, collision_free = blind.lookup_candidates("card", normalised)
+    if collision_free:
         # A 128-bit card index does not coincide by chance (see vault.sizing),
         # so the row it finds is the holder: one query, nothing to unseal.
         # Two rows would mean a broken uniqueness invariant: confirm below.
-        found = list(live.order_by("pk")[:2])
+        found = list(Patron.objects.filter(card_index__in=digests)[:2])
         if len(found) <= 1:
-            return found[0] if found else None
+            return found[0] if found and found[0].status != PatronStatus.ERASED else None
+    live = Patron.objects.filter(card_index__in=digests).exclude(status=PatronStatus.ERASED)
     # Shorter (older) card indexes are shared by chance: confirm by unsealing.
     rows = list(live.order_by("pk").values("pk", "key_id", "card_number_sealed"))
     holders = _confirmed(rows, "card_number", _same("card", normalised), first_only=True)
