@@ -7,6 +7,7 @@ as a whole. The default follows the XDG base-directory convention.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import stat
@@ -25,10 +26,17 @@ class HomeError(Exception):
 
 def home_dir() -> Path:
     """`$SHELFGUARD_HOME`, else `$XDG_DATA_HOME/shelfguard`, else `~/.local/share/shelfguard`."""
-    explicit = os.environ.get("SHELFGUARD_HOME")
+    return _resolve_home(
+        os.environ.get("SHELFGUARD_HOME"), os.environ.get("XDG_DATA_HOME"), os.environ.get("HOME")
+    )
+
+
+# Resolving walks every component of the path on disk; the vault asks for the
+# home on each key look-up, so the answer is kept per environment.
+@functools.lru_cache(maxsize=16)
+def _resolve_home(explicit: str | None, xdg: str | None, user_home: str | None) -> Path:
     if explicit:
         return Path(explicit).expanduser().resolve()
-    xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
     return (base / "shelfguard").resolve()
 
