@@ -10,9 +10,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import pymarc
-
 import lcdata
+import pymarc
 
 OUT = Path(__file__).resolve().parents[1] / "src/shelfguard/demo_data/lc-sample.mrc.gz"
 FIRST = 2500

@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     from shelfguard.core.home import HomeError, home_dir, is_initialised
 
     try:
-        if argv[0] not in _BEFORE_INIT and "--help" not in argv and "-h" not in argv:
-            if not is_initialised():
-                print(
-                    f"shelfguard: {home_dir()} is not set up yet; run `shelfguard init` first.",
-                    file=sys.stderr,
-                )
-                return 2
+        asks_help = "--help" in argv or "-h" in argv
+        if argv[0] not in _BEFORE_INIT and not asks_help and not is_initialised():
+            print(
+                f"shelfguard: {home_dir()} is not set up yet; run `shelfguard init` first.",
+                file=sys.stderr,
+            )
+            return 2
         import django
 
         django.setup()

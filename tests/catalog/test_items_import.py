@@ -3,10 +3,14 @@ import io
 import pytest
 
 from shelfguard.catalog.models import Item
-from shelfguard.catalog.services import CatalogError, import_items_csv, import_marc
+from shelfguard.catalog.services import (
+    CatalogError,
+    ensure_item_type,
+    import_items_csv,
+    import_marc,
+)
 from shelfguard.core.actors import Actor
 from shelfguard.core.services import ensure_branch
-from shelfguard.catalog.services import ensure_item_type
 from tests.catalog.marc_samples import iso2709, make_record
 
 ACTOR = Actor.cli_operator()

@@ -1,9 +1,8 @@
+import pytest
 from pymarc import Field, Indicators, Subfield
 
 from shelfguard.catalog.marc import ExtractionError, extract, normalise_isbn
 from tests.catalog.marc_samples import make_record
-
-import pytest
 
 
 def test_title_and_statement_of_responsibility():

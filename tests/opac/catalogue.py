@@ -83,7 +83,7 @@ def links(html: str) -> list[tuple[str, str]]:
     """(visible and visually hidden text, href) of every link in this HTML, in order."""
     return [
         (unescape(re.sub(r"<[^>]+>", "", text)).strip(), unescape(href))
-        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>(.*?)</a>', html, re.S)
+        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>(.*?)</a>', html, re.DOTALL)
     ]
 
 

@@ -20,6 +20,7 @@ from typing import BinaryIO, Literal
 
 import pymarc
 from pymarc.marcxml import XmlHandler
+from stdnum import exceptions as stdnum_exceptions
 from stdnum import isbn as stdnum_isbn
 
 MarcFormat = Literal["iso2709", "marcxml", "json"]
@@ -335,7 +336,7 @@ def normalise_isbn(value: str) -> str | None:
         return None
     try:
         return stdnum_isbn.validate(token, convert=True)
-    except Exception:  # stdnum raises several ValidationError subclasses
+    except stdnum_exceptions.ValidationError:
         return None
 
 

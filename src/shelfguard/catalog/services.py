@@ -12,7 +12,6 @@ from typing import BinaryIO, TextIO
 import pymarc
 from django.db import connection, models, transaction
 
-from shelfguard.catalog.models import Item, ItemStatus, ItemType, Record
 from shelfguard.catalog.marc import (
     FORMATS,
     Extracted,
@@ -23,6 +22,7 @@ from shelfguard.catalog.marc import (
     read_marc,
     to_iso2709,
 )
+from shelfguard.catalog.models import Item, ItemStatus, ItemType, Record
 from shelfguard.catalog.search import SearchRequest, SearchResult, get_backend
 from shelfguard.core import clock
 from shelfguard.core.actors import Actor

@@ -242,7 +242,7 @@ class Labels:
 
 
 def _names(
-    model: type[Branch] | type[ItemType], codes: list[str], chosen: str | int | None
+    model: type[Branch | ItemType], codes: list[str], chosen: str | int | None
 ) -> dict[str, str]:
     wanted = set(codes) | ({str(chosen)} if chosen else set())
     if not wanted:

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=FORMATS, default="iso2709")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
-    def handle(self, *args, file, format, as_json, **options):  # noqa: A002
+    def handle(self, *args, file, format, as_json, **options):
         total = Record.objects.count()
         actor = Actor.cli_operator()
         if file == "-":

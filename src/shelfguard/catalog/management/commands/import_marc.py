@@ -36,7 +36,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
-    def handle(self, *args, file, format, limit, batch_size, as_json, **options):  # noqa: A002
+    def handle(self, *args, file, format, limit, batch_size, as_json, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be a positive number of records.")
         if batch_size < 1:
