@@ -1,10 +1,24 @@
-import pytest
+import re
+import stat
 
+import pytest
+from django.test import Client
+
+from shelfguard.accounts import mfa, services, signin
+from shelfguard.accounts.models import StaffUser
 from shelfguard.catalog.models import Item, Record
 from shelfguard.catalog.search import SearchRequest
 from shelfguard.catalog.services import search_catalogue
 from shelfguard.core.actors import Actor
 from shelfguard.patrons.models import Patron
+from tests.accounts.helpers import code_from_secret
+
+
+def _credentials(text: str, username: str) -> dict[str, str]:
+    """The password and TOTP secret recorded for `username` in the demo's credentials."""
+    block = text.split(f"\n{username} (", 1)[1].split("\n\n", 1)[0]
+    fields = dict(re.findall(r"^  ([a-zA-Z ]+?):\s+(.+)$", block, flags=re.MULTILINE))
+    return {"password": fields["password"], "secret": fields["TOTP secret"]}
 
 
 @pytest.mark.django_db
@@ -22,3 +36,68 @@ def test_demo_sets_up_a_searchable_library_and_is_repeatable(home, run_cli):
     assert again.code == 0, again.err
     assert Patron.objects.count() == 4
     assert "3082 records imported" not in again.out
+
+
+@pytest.mark.django_db
+def test_demo_creates_staff_with_a_second_factor_and_prints_how_to_sign_in(home, run_cli):
+    first = run_cli("demo", "--no-serve", "--port", "8123")
+    assert first.code == 0, first.err
+    staff = {s.username: s for s in StaffUser.objects.prefetch_related("roles")}
+    assert set(staff) == {"desk", "officer", "admin"}
+    assert {u: sorted(r.code for r in s.roles.all()) for u, s in staff.items()} == {
+        "desk": ["circulation-desk"],
+        "officer": ["privacy-officer"],
+        "admin": ["system-administrator"],
+    }
+    assert all(s.branch.code == "MAIN" and mfa.has_second_factor(s) for s in staff.values())
+    assert services.current_certification(staff["desk"]) is not None
+    assert services.current_certification(staff["officer"]) is not None
+    assert services.current_certification(staff["admin"]) is None
+    assert services.has_permission(staff["desk"], "patron.view_name")
+
+    # The staff part comes last, with the sign-in address and each account.
+    tail = first.out.split("Staff desk", 1)[1]
+    assert "http://127.0.0.1:8123/staff/login/" in tail
+    for name in ("desk", "officer", "admin"):
+        assert f"username:        {name}" in tail
+    assert tail.count("otpauth://totp/") == 3
+
+    path = home / "demo-credentials.txt"
+    assert str(path) in first.out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    saved = path.read_text(encoding="utf-8")
+    desk = _credentials(saved, "desk")
+    assert desk == _credentials(first.out, "desk")
+    # Only the hash is in the database.
+    assert desk["password"] not in repr(list(StaffUser.objects.values()))
+
+    # The printed password and a code computed here from the printed secret sign in.
+    user = signin.check_password("desk", desk["password"], source="test")
+    assert user == staff["desk"]
+    assert signin.check_second_factor(user, code_from_secret(desk["secret"]), source="test")
+
+    # A re-run creates nothing and shows the recorded credentials again.
+    again = run_cli("demo", "--no-serve")
+    assert again.code == 0, again.err
+    assert StaffUser.objects.count() == 3
+    assert "already exist" in again.out
+    assert "shelfguard staff enrol USER --reset" in again.out
+    assert saved in again.out
+    assert path.read_text(encoding="utf-8") == saved
+
+
+@pytest.mark.django_db
+def test_demo_officer_signs_in_through_the_staff_pages(home, run_cli):
+    result = run_cli("demo", "--no-serve")
+    assert result.code == 0, result.err
+    officer = _credentials((home / "demo-credentials.txt").read_text(), "officer")
+    client = Client()
+    response = client.post(
+        "/staff/login/", {"username": "officer", "password": officer["password"]}
+    )
+    assert response["Location"].startswith("/staff/verify/")
+    response = client.post("/staff/verify/", {"code": code_from_secret(officer["secret"])})
+    assert response["Location"] == "/staff/"
+    page = client.get("/staff/")
+    assert page.status_code == 200
+    assert 'id="staff-username">officer<' in page.content.decode()

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import os
 import random
+import secrets
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -14,6 +19,7 @@ from shelfguard.catalog.marc import parse_stored
 from shelfguard.catalog.models import Item, Record
 from shelfguard.catalog.services import ensure_item_type, import_items_csv, import_marc
 from shelfguard.core.actors import Actor
+from shelfguard.core.home import home_dir
 from shelfguard.core.services import ensure_branch
 
 DEMO_BRANCHES = [("MAIN", "Main Library"), ("EAST", "East Branch"), ("WEST", "West Branch")]
@@ -52,6 +58,11 @@ class Command(BaseCommand):
         made = _demo_patrons(actor)
         if made:
             self.stdout.write(f"  {made} synthetic patrons registered (sealed, one key each).")
+        created = _demo_staff(actor)
+        if created:
+            self.stdout.write(
+                f"  {len(created)} demo staff accounts created (second factor enrolled)."
+            )
         self.stdout.write(
             "\nShelfguard demo is ready.\n"
             f"  Public catalogue:  http://127.0.0.1:{port}/\n"
@@ -61,9 +72,10 @@ class Command(BaseCommand):
             "  Sealed patrons:    shelfguard patron show 29990001 --purpose demo --json\n"
             "  Who looked:        shelfguard audit query --patron 29990001\n"
             "  Ledger intact?     shelfguard audit verify\n"
-            "Press Ctrl-C to stop.\n"
         )
+        self.stdout.write(_staff_notice(created, port))
         if not no_serve:
+            self.stdout.write("Press Ctrl-C to stop.\n")
             call_command("serve", port=port)
 
 
@@ -92,14 +104,15 @@ def _demo_items_csv() -> str:
 
 # Synthetic people only: invented names and reserved example.org addresses.
 DEMO_PATRONS = [
-    dict(card_number="29990001", name="Ada Example", email="ada@example.org",
-         consents=("service", "email_notices")),
-    dict(card_number="29990002", name="Li Ming", phone="+86 10 5555 0102", home_branch="EAST"),
-    dict(card_number="29990003", name="Sam Placeholder", address="1 Demo Street, Sampletown",
-         consents=("service", "reading_history")),
-    dict(card_number="29990004", name="Noor Testcase", email="noor@example.org",
-         category="child", birth_year=2016, guardian_name="Rana Testcase", by_guardian=True,
-         home_branch="WEST"),
+    {"card_number": "29990001", "name": "Ada Example", "email": "ada@example.org",
+     "consents": ("service", "email_notices")},
+    {"card_number": "29990002", "name": "Li Ming", "phone": "+86 10 5555 0102",
+     "home_branch": "EAST"},
+    {"card_number": "29990003", "name": "Sam Placeholder",
+     "address": "1 Demo Street, Sampletown", "consents": ("service", "reading_history")},
+    {"card_number": "29990004", "name": "Noor Testcase", "email": "noor@example.org",
+     "category": "child", "birth_year": 2016, "guardian_name": "Rana Testcase",
+     "by_guardian": True, "home_branch": "WEST"},
 ]
 
 
@@ -112,3 +125,194 @@ def _demo_patrons(actor: Actor) -> int:
             register(**fields, actor=actor, purpose="demo")
             made += 1
     return made
+
+
+# --- demo staff ----------------------------------------------------------------
+
+# (username, role, branch, needs a privacy certification). The system
+# administrator holds no patron-data permission, so needs no certification.
+DEMO_STAFF = [
+    ("desk", "circulation-desk", "MAIN", True),
+    ("officer", "privacy-officer", "MAIN", True),
+    ("admin", "system-administrator", "MAIN", False),
+]
+DEMO_COURSE = "Patron privacy basics (demo)"
+CREDENTIALS_FILE = "demo-credentials.txt"
+# No 0/o, 1/l/i: a demo password is read off the screen and typed by hand.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    username: str
+    role: str
+    password: str
+    secret: str
+    otpauth_uri: str
+    recovery_codes: tuple[str, ...]
+
+
+def credentials_path() -> Path:
+    return home_dir() / CREDENTIALS_FILE
+
+
+def _demo_password(username: str) -> str:
+    """Five groups of five random characters (about 120 bits), accepted by the rules."""
+    from shelfguard.accounts import passwords
+
+    while True:
+        groups = ("".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(5)) for _ in range(5))
+        password = "-".join(groups)
+        if not passwords.problems(password, second_factor=True, username=username):
+            return password
+
+
+def _authenticator_code(device, at: dt.datetime) -> str:
+    """What the staff member's authenticator app would show at `at`."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = at.timestamp()
+    return f"{totp.token():0{device.digits}d}"
+
+
+def _create_demo_staff(
+    username: str, role: str, branch: str, certified: bool, actor: Actor
+) -> DemoCredentials:
+    """One demo staff member, created and enrolled the way a real one is.
+
+    `create_staff` with a generated password, `certify`, then the enrolment
+    steps a new staff member goes through at /staff/enrol/: the one-time code
+    and password, a new authenticator, confirmed with a code from it.
+    """
+    from django.db import transaction
+
+    from shelfguard.accounts import mfa, services, signin
+    from shelfguard.core import clock
+
+    password = _demo_password(username)
+    source = "demo"
+    with transaction.atomic():
+        staff, code = services.create_staff(
+            username,
+            roles=[role],
+            branch=branch,
+            password=password,
+            actor=actor,
+            purpose="demo",
+        )
+        if certified:
+            services.certify(
+                staff,
+                course=DEMO_COURSE,
+                until=clock.today() + dt.timedelta(days=365),
+                actor=actor,
+                purpose="demo",
+            )
+        staff = signin.start_enrolment(username, code, password, password, source=source)
+        device = mfa.start_totp_enrolment(staff)
+        # Confirmed with the previous time step's code (within the allowed
+        # drift), so the code an app shows right now has not been used yet
+        # and works at the first sign-in.
+        previous = clock.now() - dt.timedelta(seconds=device.step)
+        device, recovery = signin.finish_enrolment(
+            staff, _authenticator_code(device, previous), source=source
+        )
+    return DemoCredentials(
+        username=staff.username,
+        role=role,
+        password=password,
+        secret=mfa.secret_text(device),
+        otpauth_uri=mfa.otpauth_uri(device),
+        recovery_codes=tuple(recovery),
+    )
+
+
+def _demo_staff(actor: Actor) -> list[DemoCredentials]:
+    """Create the demo staff accounts that do not exist yet; record their credentials.
+
+    Passwords are stored only as hashes, so the new credentials are appended
+    to `$SHELFGUARD_HOME/demo-credentials.txt` (mode 0600) to be shown again.
+    """
+    from shelfguard.accounts.models import StaffUser
+
+    created = []
+    for username, role, branch, certified in DEMO_STAFF:
+        if StaffUser.objects.filter(username=username).exists():
+            continue
+        created.append(_create_demo_staff(username, role, branch, certified, actor))
+    if created:
+        _record_credentials(created)
+    return created
+
+
+def _credentials_text(entries: list[DemoCredentials]) -> str:
+    lines = []
+    for entry in entries:
+        lines += [
+            f"{entry.username} ({entry.role})",
+            f"  username:        {entry.username}",
+            f"  password:        {entry.password}",
+            f"  TOTP secret:     {entry.secret}",
+            f"  otpauth URI:     {entry.otpauth_uri}",
+            f"  recovery codes:  {', '.join(entry.recovery_codes)}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _record_credentials(entries: list[DemoCredentials]) -> None:
+    path = credentials_path()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # The mode given to open() applies only to a new file: make sure of it.
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        if fh.tell() == 0:
+            fh.write(
+                "Shelfguard demo staff accounts (synthetic; for trying the demo only).\n"
+                "Add each TOTP secret to an authenticator app (or open the otpauth URI);\n"
+                "each recovery code works once.\n\n"
+            )
+        fh.write(_credentials_text(entries))
+
+
+def _staff_notice(created: list[DemoCredentials], port: int) -> str:
+    """The closing part of the demo output: where staff sign in, and with what."""
+    path = credentials_path()
+    names = ", ".join(name for name, *_ in DEMO_STAFF)
+    lines = [
+        "",
+        "Staff desk",
+        f"  Staff sign-in:     http://127.0.0.1:{port}/staff/login/",
+        "  Sign in with a username and password, then the 6-digit code from an",
+        "  authenticator app that holds the account's TOTP secret.",
+    ]
+    if created:
+        lines += [
+            f"  Credentials saved to {path} (readable by you only);",
+            "  passwords cannot be shown again any other way.",
+            "",
+            _credentials_text(created),
+        ]
+        return "\n".join(lines)
+    lines += [
+        f"  The demo staff accounts ({names}) already exist; they were not recreated.",
+        "  A lost authenticator: `shelfguard staff enrol USER --reset` issues a new",
+        "  enrolment code (for /staff/enrol/) after removing the old second factor.",
+    ]
+    try:
+        saved = path.read_text(encoding="utf-8")
+    except OSError:
+        lines += [
+            f"  {path} is missing, and passwords are kept only as hashes. To start",
+            "  over, run the demo again with a new, empty SHELFGUARD_HOME.",
+            "",
+        ]
+        return "\n".join(lines)
+    lines += [
+        f"  As recorded when they were created ({path}; an enrolment",
+        "  reset since then replaces the TOTP secret and recovery codes shown here):",
+        "",
+        saved,
+    ]
+    return "\n".join(lines)
