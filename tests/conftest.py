@@ -118,3 +118,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(
                 pytest.mark.django_db(*(marker.args if marker else ()), **kwargs), append=False
             )
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """Switch translation off after every test.
+
+    Django's LocaleMiddleware leaves the last request's language active in the
+    thread; a test that asked for Chinese must not make the next one Chinese.
+    """
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
