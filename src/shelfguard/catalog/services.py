@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -41,6 +41,22 @@ def ensure_item_type(code: str, name: str, *, actor: Actor) -> tuple[ItemType, b
 def search_catalogue(request: SearchRequest, *, actor: Actor) -> SearchResult:
     """Search the catalogue. Public data only: no ledger entry, nothing about the searcher kept."""
     return get_backend().search(request)
+
+
+def rebuild_search_index(
+    *,
+    actor: Actor,
+    purpose: str = "maintenance",
+    progress: Callable[[list[int]], Iterable[int]] | None = None,
+) -> int:
+    """Rebuild the whole search index from the stored records; returns how many were indexed.
+
+    One transaction: searches keep using the old index until the new one is
+    complete. `progress`, if given, wraps the list of record ids (e.g. a
+    progress bar's `track`) and yields them back.
+    """
+    ids = list(Record.objects.order_by("id").values_list("id", flat=True))
+    return get_backend().rebuild(progress(ids) if progress is not None else ids)
 
 
 def get_record(control_number: str) -> Record | None:

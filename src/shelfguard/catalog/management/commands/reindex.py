@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shelfguard.catalog.models import Record
-from shelfguard.catalog.search import get_backend
+from shelfguard.catalog.services import rebuild_search_index
+from shelfguard.core.actors import Actor
 
 
 class Command(BaseCommand):
@@ -27,9 +27,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
-        ids = list(Record.objects.order_by("id").values_list("id", flat=True))
-        backend = get_backend()
         started = time.monotonic()
+        actor = Actor.cli_operator()
         # The bar goes to stderr, and only on a terminal, so that --json output
         # and logs stay clean.
         console = Console(stderr=True)
@@ -42,9 +41,11 @@ class Command(BaseCommand):
                 console=console,
                 transient=True,
             ) as progress:
-                indexed = backend.rebuild(progress.track(ids, total=len(ids)))
+                indexed = rebuild_search_index(
+                actor=actor, progress=lambda ids: progress.track(ids, total=len(ids))
+            )
         else:
-            indexed = backend.rebuild(ids)
+            indexed = rebuild_search_index(actor=actor)
         seconds = round(time.monotonic() - started, 2)
         if as_json:
             self.stdout.write(json.dumps({"indexed": indexed, "seconds": seconds}))
