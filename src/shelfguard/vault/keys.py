@@ -26,9 +26,10 @@ import hmac
 import os
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from django.db import connections
 
@@ -172,23 +173,32 @@ def _load_master(home: Path) -> MasterKeyring | None:
     )
 
 
+T = TypeVar("T")
+
 _lock = threading.Lock()
-_master_cache: tuple[tuple[object, ...], MasterKeyring | None] | None = None
+# Loaded keyrings by key file name, each with the `_signature` it was loaded under.
+_keyring_cache: dict[str, tuple[tuple[object, ...], object]] = {}
+
+
+def _cached_keyring(
+    home: Path | None, env: str, name: str, load: Callable[[Path], T], fresh: bool
+) -> T:
+    """`load(home)`, reused while the key files' `_signature` is unchanged."""
+    home = home or home_dir()
+    signature = _signature(home, env, name)
+    with _lock:
+        cached = _keyring_cache.get(name)
+    if not fresh and cached is not None and cached[0] == signature:
+        return cached[1]  # type: ignore[return-value]
+    ring = load(home)
+    with _lock:
+        _keyring_cache[name] = (signature, ring)
+    return ring
 
 
 def master_keyring(home: Path | None = None, *, fresh: bool = False) -> MasterKeyring | None:
     """The master key versions available now, or None when there is no master key."""
-    global _master_cache
-    home = home or home_dir()
-    signature = _signature(home, MASTER_ENV, MASTER_KEY_NAME)
-    with _lock:
-        cached = _master_cache
-    if not fresh and cached is not None and cached[0] == signature:
-        return cached[1]
-    ring = _load_master(home)
-    with _lock:
-        _master_cache = (signature, ring)
-    return ring
+    return _cached_keyring(home, MASTER_ENV, MASTER_KEY_NAME, _load_master, fresh)
 
 
 def data_key_count() -> int:
@@ -339,22 +349,9 @@ def _load_index(home: Path) -> IndexKeyring | None:
     return IndexKeyring(current=current, pending=pending, source=source, from_environment=from_env)
 
 
-_index_cache: tuple[tuple[object, ...], IndexKeyring | None] | None = None
-
-
 def index_keyring(home: Path | None = None, *, fresh: bool = False) -> IndexKeyring | None:
     """The index key versions available now, or None when there is no index key."""
-    global _index_cache
-    home = home or home_dir()
-    signature = _signature(home, INDEX_ENV, INDEX_KEY_NAME)
-    with _lock:
-        cached = _index_cache
-    if not fresh and cached is not None and cached[0] == signature:
-        return cached[1]
-    ring = _load_index(home)
-    with _lock:
-        _index_cache = (signature, ring)
-    return ring
+    return _cached_keyring(home, INDEX_ENV, INDEX_KEY_NAME, _load_index, fresh)
 
 
 def require_index_keyring(home: Path | None = None) -> IndexKeyring:
