@@ -10,6 +10,7 @@ then deleted.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -62,6 +63,11 @@ def _totp(device: TOTPDevice, at: float) -> TOTP:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = at
     return totp
+
+
+def code_at(device: TOTPDevice, at: dt.datetime) -> str:
+    """The code an authenticator app holding this device's secret shows at `at`."""
+    return f"{_totp(device, at.timestamp()).token():0{device.digits}d}"
 
 
 def _verify_locked(device: TOTPDevice, token: str) -> bool:

@@ -167,15 +167,6 @@ def _demo_password(username: str) -> str:
             return password
 
 
-def _authenticator_code(device, at: dt.datetime) -> str:
-    """What the staff member's authenticator app would show at `at`."""
-    from django_otp.oath import TOTP
-
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = at.timestamp()
-    return f"{totp.token():0{device.digits}d}"
-
-
 def _create_demo_staff(
     username: str, role: str, branch: str, certified: bool, actor: Actor
 ) -> DemoCredentials:
@@ -216,7 +207,7 @@ def _create_demo_staff(
         # and works at the first sign-in.
         previous = clock.now() - dt.timedelta(seconds=device.step)
         device, recovery = signin.finish_enrolment(
-            staff, _authenticator_code(device, previous), source=source
+            staff, mfa.code_at(device, previous), source=source
         )
     return DemoCredentials(
         username=staff.username,
