@@ -46,7 +46,7 @@ def file_progress(
 
 @contextlib.contextmanager
 def count_progress(total: int | None, description: str, enabled: bool) -> Iterator[Progress | None]:
-    """A bar counting items; yields (progress, task id) or None when disabled."""
+    """A bar counting items (one task); yields the Progress, or None when disabled."""
     if not enabled:
         yield None
         return

@@ -7,10 +7,9 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from shelfguard.catalog.services import rebuild_search_index
+from shelfguard.core import progress
 from shelfguard.core.actors import Actor
 
 
@@ -29,23 +28,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
         started = time.monotonic()
         actor = Actor.cli_operator()
-        # The bar goes to stderr, and only on a terminal, so that --json output
-        # and logs stay clean.
-        console = Console(stderr=True)
-        if console.is_terminal:
-            with Progress(
-                TextColumn("Indexing records"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                indexed = rebuild_search_index(
-                actor=actor, progress=lambda ids: progress.track(ids, total=len(ids))
+        # The bar goes to stderr, and only on a terminal without --json.
+        with progress.count_progress(None, "Indexing records", progress.wanted(as_json)) as bar:
+            track = (
+                (lambda ids: bar.track(ids, total=len(ids), task_id=bar.task_ids[0]))
+                if bar
+                else None
             )
-        else:
-            indexed = rebuild_search_index(actor=actor)
+            indexed = rebuild_search_index(actor=actor, progress=track)
         seconds = round(time.monotonic() - started, 2)
         if as_json:
             self.stdout.write(json.dumps({"indexed": indexed, "seconds": seconds}))
