@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "shelfguard.patrons",
     "shelfguard.accounts",
     "shelfguard.staff",
+    "shelfguard.circulation",
+    "shelfguard.portal",
 ]
 
 MIDDLEWARE = [

@@ -3,5 +3,6 @@ from django.urls import include, path
 urlpatterns = [
     path("api/v1/", include("shelfguard.api.urls")),
     path("staff/", include("shelfguard.staff.urls")),
+    path("account/", include("shelfguard.portal.urls")),
     path("", include("shelfguard.opac.urls")),
 ]

@@ -37,6 +37,9 @@ _ALL = [
     PermissionInfo("certification.record", _("Record privacy certifications"), False),
     PermissionInfo("breakglass.grant", _("Grant time-limited access outside a role"), False),
     PermissionInfo("config.change", _("Change the library's configuration"), False),
+    PermissionInfo("role.manage", _("Create and edit roles"), False),
+    PermissionInfo("circulation.rules", _("Edit loan rules and branch calendars"), False),
+    PermissionInfo("token.manage", _("Issue and revoke staff API tokens"), False),
 ]
 
 PERMISSIONS: dict[str, PermissionInfo] = {p.code: p for p in _ALL}

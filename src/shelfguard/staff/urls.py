@@ -1,9 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from shelfguard.staff import views
 
 app_name = "staff"
 
+# Sign-in and one's own account here; each further area keeps its own URL
+# module so that its pages are declared in one place.
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
@@ -14,4 +16,7 @@ urlpatterns = [
     path("account/password/", views.password_view, name="password"),
     path("account/recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
     path("logout/", views.logout_view, name="logout"),
+    path("", include("shelfguard.staff.passkey_urls")),
+    path("admin/", include("shelfguard.staff.admin_urls")),
+    path("desk/", include("shelfguard.staff.desk_urls")),
 ]

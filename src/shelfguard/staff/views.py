@@ -28,6 +28,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from shelfguard.accounts import mfa, services, sessions, signin
 from shelfguard.accounts.models import StaffSession, StaffUser
 from shelfguard.core import clock
+from shelfguard.staff.access import (
+    ENDED_MESSAGES,
+    client_of,
+    public_page,
+    source_of,
+    staff_required,
+)
 from shelfguard.staff.forms import (
     CodeForm,
     DeviceCodeForm,
@@ -44,44 +51,6 @@ _PENDING_TTL = dt.timedelta(minutes=5)
 _ENROL_TTL = dt.timedelta(minutes=15)
 _BACKEND = "django.contrib.auth.backends.ModelBackend"
 
-_ENDED_MESSAGES = {
-    sessions.IDLE: gettext_lazy("You were signed out after a period without activity."),
-    sessions.ABSOLUTE: gettext_lazy(
-        "You were signed out because your session reached its time limit."
-    ),
-    sessions.ENDED: gettext_lazy("That session was ended."),
-    sessions.DISABLED: gettext_lazy("This account has been disabled."),
-    sessions.SIGNED_OUT: gettext_lazy("You have signed out."),
-}
-
-
-def _source(request: HttpRequest) -> str:
-    # The direct peer. Behind a proxy the deployment must set REMOTE_ADDR from
-    # the trusted proxy's header; a client-supplied header is never believed.
-    return request.META.get("REMOTE_ADDR", "")
-
-
-_BROWSERS = (
-    ("Edg/", "Edge"),
-    ("Firefox/", "Firefox"),
-    ("Chrome/", "Chrome"),
-    ("Safari/", "Safari"),
-)
-_SYSTEMS = (
-    ("Windows", "Windows"),
-    ("Android", "Android"),
-    ("iPhone", "iOS"),
-    ("Mac OS", "macOS"),
-    ("Linux", "Linux"),
-)
-
-
-def _client(request: HttpRequest) -> str:
-    """A coarse description of the browser, enough to recognise one's own sessions."""
-    agent = request.META.get("HTTP_USER_AGENT", "")[:512]
-    browser = next((name for mark, name in _BROWSERS if mark in agent), "")
-    system = next((name for mark, name in _SYSTEMS if mark in agent), "")
-    return " / ".join(part for part in (browser, system) if part)
 
 
 def _pending(request: HttpRequest, key: str, ttl: dt.timedelta) -> StaffUser | None:
@@ -111,32 +80,7 @@ def _sign_in(request: HttpRequest, staff: StaffUser, device) -> None:
     login(request, staff, backend=_BACKEND)  # cycles the session id again
     otp_login(request, device)
     request.session.save()
-    sessions.start(staff, request.session.session_key, client=_client(request))
-
-
-def _to_login(request: HttpRequest) -> HttpResponseRedirect:
-    query = {"next": request.path} if request.method == "GET" else {}
-    if request.staff_session_ended in _ENDED_MESSAGES:
-        query["ended"] = request.staff_session_ended
-    url = reverse("staff:login")
-    return redirect(f"{url}?{urlencode(query)}" if query else url)
-
-
-def staff_required(view):
-    """Signed in with a password and a second factor, in a live registered session."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        user = request.user
-        if (
-            not user.is_authenticated
-            or not user.is_verified()
-            or getattr(request, "staff_session", None) is None
-        ):
-            return _to_login(request)
-        return view(request, *args, **kwargs)
-
-    return wrapped
+    sessions.start(staff, request.session.session_key, client=client_of(request))
 
 
 _SAFE_NEXT = re.compile(r"/staff/[a-z0-9/_-]*\Z")
@@ -148,12 +92,13 @@ def _next_url(request: HttpRequest) -> str:
     return target if _SAFE_NEXT.match(target) else reverse("staff:home")
 
 
+@public_page
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.user.is_verified():
         return redirect("staff:home")
-    notice = _ENDED_MESSAGES.get(request.GET.get("ended", ""), "")
+    notice = ENDED_MESSAGES.get(request.GET.get("ended", ""), "")
     error = ""
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -161,7 +106,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             staff = signin.check_password(
                 form.cleaned_data["username"],
                 form.cleaned_data["password"],
-                source=_source(request),
+                source=source_of(request),
             )
         except signin.SignInFailed as exc:
             error = str(exc)
@@ -175,6 +120,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/login.html", {"form": form, "error": error, "notice": notice})
 
 
+@public_page
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def verify_view(request: HttpRequest) -> HttpResponse:
@@ -186,7 +132,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             device = signin.check_second_factor(
-                staff, form.cleaned_data["code"], source=_source(request)
+                staff, form.cleaned_data["code"], source=source_of(request)
             )
         except signin.SignInFailed as exc:
             error = str(exc)
@@ -198,6 +144,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/verify.html", {"form": form, "error": error})
 
 
+@public_page
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def enrol_view(request: HttpRequest) -> HttpResponse:
@@ -211,7 +158,7 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
                 data["code"],
                 data["password"],
                 data["password_again"],
-                source=_source(request),
+                source=source_of(request),
             )
         except (signin.SignInFailed, services.AccountError) as exc:
             error = str(exc)
@@ -225,6 +172,7 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/enrol.html", {"form": form, "error": error, "first": first})
 
 
+@public_page
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def enrol_device_view(request: HttpRequest) -> HttpResponse:
@@ -239,7 +187,7 @@ def enrol_device_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             confirmed, codes = signin.finish_enrolment(
-                staff, form.cleaned_data["code"], source=_source(request)
+                staff, form.cleaned_data["code"], source=source_of(request)
             )
         except signin.SignInFailed as exc:
             error = str(exc)
@@ -312,7 +260,7 @@ def password_view(request: HttpRequest) -> HttpResponse:
                 new_again=data["new_password_again"],
                 code=data["code"],
                 keep_session=request.session.session_key,
-                source=_source(request),
+                source=source_of(request),
             )
         except (signin.SignInFailed, services.AccountError) as exc:
             error = str(exc)
@@ -340,7 +288,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
                 request.user,
                 password=form.cleaned_data["current_password"],
                 code=form.cleaned_data["code"],
-                source=_source(request),
+                source=source_of(request),
             )
         except signin.SignInFailed as exc:
             error = str(exc)
@@ -352,6 +300,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/recovery_codes_new.html", context)
 
 
+@public_page
 @csrf_protect
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:

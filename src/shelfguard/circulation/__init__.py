@@ -1,0 +1,1 @@
+"""Loans, returns, renewals, holds, loan rules, calendars and notices."""

@@ -1,0 +1,3 @@
+"""Staff admin pages (see staff/urls.py)."""
+
+urlpatterns: list = []

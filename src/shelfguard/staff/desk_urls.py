@@ -1,0 +1,3 @@
+"""Staff desk pages (see staff/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Staff passkey pages (see staff/urls.py)."""
+
+urlpatterns: list = []
