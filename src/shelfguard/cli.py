@@ -24,7 +24,7 @@ _COMMANDS = {
     "items": "import items (copies) from CSV",
     "search": "search the catalogue",
     "reindex": "rebuild the catalogue search index",
-    "patron": "import, register, show or erase patrons",
+    "patron": "import, register, show or erase patrons; portal passwords",
     "privacy": "print the data-classification register (record of processing)",
     "audit": "verify, checkpoint, query or prune the access ledger",
     "keys": "show key status, rotate the master key or the blind-index key",

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "shelfguard.accounts.middleware.StaffSessionMiddleware",
     "shelfguard.staff.middleware.NoStoreMiddleware",
+    "shelfguard.portal.middleware.PortalNoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -1,5 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from shelfguard.portal import views
 
 app_name = "portal"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("verify/", views.verify_view, name="verify"),
+    path("logout/", views.logout_view, name="logout"),
+    path("sessions/", views.sessions_view, name="sessions"),
+    path("password/", views.password_view, name="password"),
+    path("security/", views.security_view, name="security"),
+    path("set-password/<str:token>/", views.set_password_view, name="set_password"),
+]

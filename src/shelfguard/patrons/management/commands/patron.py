@@ -1,4 +1,4 @@
-"""`shelfguard patron`: import, register, show and erase patrons from the command line.
+"""`shelfguard patron`: import, register, show and erase patrons; portal passwords.
 
 Every command acts as the operator running it (actor kind `cli`, channel
 `cli`), so each reveal, registration and erasure is in the ledger under the
@@ -13,9 +13,11 @@ import getpass
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from shelfguard.core import progress
 from shelfguard.core.actors import Actor
@@ -25,6 +27,8 @@ from shelfguard.patrons.importer import count_rows, import_patrons_csv
 from shelfguard.patrons.models import Patron, PatronStatus
 from shelfguard.patrons.privacy_notice import NoticeError
 from shelfguard.patrons.validation import PatronError
+from shelfguard.portal import services as portal
+from shelfguard.portal.services import PortalError
 from shelfguard.vault import VaultError
 
 _SHOWN_PROBLEMS = 20
@@ -32,7 +36,10 @@ _ID_REF = re.compile(r"(?:id:|#)(\d+)\Z", re.IGNORECASE)
 
 
 class Command(BaseCommand):
-    help = "Work with patrons: import from CSV, register, show (a recorded reveal) or erase."
+    help = (
+        "Work with patrons: import from CSV, register, show (a recorded reveal) or erase; "
+        "set a portal password or make a one-time set-password link."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -124,6 +131,50 @@ class Command(BaseCommand):
         )
         add.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
+        setpw = sub.add_parser(
+            "set-password",
+            help="set a patron's portal password (recorded in the access ledger)",
+            description=(
+                "Set the password a patron signs in to the portal (/account/) with, read from "
+                "the first line of a file, never from the command line. The usual password "
+                "rules apply (at least 15 characters without an authenticator app, not common, "
+                "not the card number). Every portal session of the patron ends. Prefer "
+                "`patron password-link`, which lets the patron choose the password themselves."
+            ),
+        )
+        setpw.add_argument("patron", metavar="CARD", help="card number, or id:N")
+        setpw.add_argument(
+            "--password-file",
+            type=Path,
+            required=True,
+            metavar="F",
+            help="read the password from the first line of this file",
+        )
+        setpw.add_argument(
+            "--remove-authenticator",
+            action="store_true",
+            help="also turn the patron's authenticator app off (a lost phone; check who they are)",
+        )
+        setpw.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
+
+        link = sub.add_parser(
+            "password-link",
+            help="make a one-time link for the patron to set their portal password",
+            description=(
+                "Print the path of a one-time link (/account/set-password/.../) with which the "
+                "patron sets their portal password. It works once and expires after "
+                "[portal] link_hours (default 72); making a new one cancels the old one. "
+                "Only a keyed hash of it is stored, so print or hand it over now."
+            ),
+        )
+        link.add_argument("patron", metavar="CARD", help="card number, or id:N")
+        link.add_argument(
+            "--remove-authenticator",
+            action="store_true",
+            help="using the link also turns the authenticator app off (a lost phone)",
+        )
+        link.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
+
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
             if action == "import":
@@ -134,12 +185,27 @@ class Command(BaseCommand):
                 self._erase(
                     options["patron"], options["reason"], options["yes"], options["as_json"]
                 )
+            elif action == "set-password":
+                self._set_password(
+                    options["patron"],
+                    options["password_file"],
+                    remove_totp=options["remove_authenticator"],
+                    as_json=options["as_json"],
+                )
+            elif action == "password-link":
+                self._password_link(
+                    options["patron"],
+                    remove_totp=options["remove_authenticator"],
+                    as_json=options["as_json"],
+                )
             else:
                 self._register(options)
         except (PatronError, NoticeError) as exc:
             raise CommandError(str(exc)) from None
         except VaultError as exc:
             raise CommandError(f"The vault refused: {exc}") from None
+        except PortalError as exc:
+            raise CommandError(str(exc)) from None
 
     # --- import --------------------------------------------------------------------
 
@@ -230,6 +296,51 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Erased patron {erased.pk}. Their data key is destroyed; the access ledger "
                 "keeps its entries, which name only the id."
+            )
+
+    # --- portal passwords ------------------------------------------------------------
+
+    def _set_password(self, ref: str, file: Path, *, remove_totp: bool, as_json: bool) -> None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read the password file: {exc}") from None
+        password = lines[0] if lines else ""
+        patron = resolve(ref)
+        if patron.is_erased:
+            raise CommandError(f"Patron {patron.pk} is erased; nobody can sign in as them.")
+        ended = portal.set_password(
+            patron,
+            password,
+            actor=Actor.cli_operator(),
+            purpose="portal password set by an operator",
+            remove_totp=remove_totp,
+        )
+        if as_json:
+            self.stdout.write(json.dumps({"id": patron.pk, "sessions_ended": ended}))
+        else:
+            self.stdout.write(
+                f"Portal password set for patron {patron.pk}; portal sessions ended: {ended}. "
+                "Delete the password file securely."
+            )
+
+    def _password_link(self, ref: str, *, remove_totp: bool, as_json: bool) -> None:
+        patron = resolve(ref)
+        if patron.is_erased:
+            raise CommandError(f"Patron {patron.pk} is erased; nobody can sign in as them.")
+        token, expires = portal.create_password_link(
+            patron, actor=Actor.cli_operator(), remove_totp=remove_totp
+        )
+        path = reverse("portal:set_password", kwargs={"token": token})
+        if as_json:
+            self.stdout.write(
+                json.dumps({"id": patron.pk, "path": path, "expires_at": _iso(expires)})
+            )
+        else:
+            self.stdout.write(
+                f"One-time link for patron {patron.pk} (works once, until {_iso(expires)}):\n"
+                f"  {path}\n"
+                "Give it to the patron with the library's address in front of it."
             )
 
     # --- register ------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Patron sign-in state: credentials, portal sessions and one-time set-password links.
+
+Kept apart from `patrons.Patron` (which this app never changes): a patron
+without a row here simply has no portal password yet. Nothing here holds a
+personal value in clear: the password is an Argon2 hash, the TOTP secret is
+sealed with the patron's own data key (so erasure makes it unreadable), and
+session tokens and link tokens are stored only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from shelfguard.patrons.models import Patron
+
+
+class PatronCredential(models.Model):
+    """A patron's portal password and optional authenticator (TOTP)."""
+
+    patron = models.OneToOneField(Patron, on_delete=models.CASCADE, related_name="credential")
+    # A Django password hash (Argon2id) of the NFKC-normalised password; "" = none set.
+    password_hash = models.CharField(max_length=255, blank=True)
+    password_set_at = models.DateTimeField(null=True, blank=True)
+    # Base32 TOTP secret sealed for owner "patron:<id>", field "portal_totp"; null = off.
+    totp_sealed = models.BinaryField(null=True)
+    totp_enabled_at = models.DateTimeField(null=True, blank=True)
+    # A new authenticator being set up (sealed the same way), until confirmed.
+    totp_pending_sealed = models.BinaryField(null=True)
+    totp_pending_at = models.DateTimeField(null=True, blank=True)
+    # Time step of the last accepted code: every code works once.
+    totp_last_t = models.BigIntegerField(default=-1)
+
+    def __str__(self) -> str:
+        return f"credential of patron {self.patron_id}"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_sealed is not None
+
+
+class PatronSession(models.Model):
+    """One portal session: the authority on whether a portal cookie is still good.
+
+    The cookie's token is a bearer credential, so only its keyed hash is kept.
+    A `pending` session has passed the password step but not the second
+    factor yet; it opens no page but /account/verify/.
+    """
+
+    class Stage(models.TextChoices):
+        PENDING = "pending"
+        SIGNED_IN = "signed-in"
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="portal_sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.SIGNED_IN)
+    public = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+    # A coarse description ("Firefox / Linux"), never the address.
+    client = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["patron", "ended_at"], name="portal_session_live")]
+
+    def __str__(self) -> str:
+        return f"portal session {self.pk} of patron {self.patron_id}"
+
+
+class PasswordLink(models.Model):
+    """A one-time link to set a portal password, printed at the desk or by the CLI."""
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="password_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    # For a lost phone: using the link also turns the authenticator off.
+    removes_totp = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["patron", "used_at"], name="portal_link_open")]
+
+    def __str__(self) -> str:
+        return f"password link {self.pk} of patron {self.patron_id}"

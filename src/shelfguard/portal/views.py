@@ -1,0 +1,297 @@
+"""The patron's account pages. They translate requests into portal services.
+
+Sign-in is one step (card number and password) or two when the patron uses
+an authenticator app: the password step then only opens a short-lived
+pending session, and the signed-in session gets a new token after the code.
+Pages never receive patron model instances: only the plain facts they show.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from shelfguard.portal import config, services
+from shelfguard.portal import sessions as register
+from shelfguard.portal.access import (
+    ENDED_MESSAGES,
+    clear_cookie,
+    patron_required,
+    public_page,
+    set_cookie,
+    source_of,
+    token_of,
+)
+from shelfguard.portal.forms import (
+    CodeForm,
+    EndSessionForm,
+    LoginForm,
+    PasswordChangeForm,
+    SetPasswordForm,
+    TotpDisableForm,
+    TotpStartForm,
+)
+from shelfguard.portal.models import PatronSession
+from shelfguard.staff.access import client_of
+
+
+def _refused(request: HttpRequest, template: str, context: dict, exc) -> HttpResponse:
+    response = render(request, template, context)
+    retry = getattr(exc, "retry_after", 0)
+    if retry:
+        response["Retry-After"] = str(retry)
+    return response
+
+
+@public_page
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    token = token_of(request)
+    if request.method == "GET" and token and services.check_session(token)[0] is not None:
+        return redirect("portal:home")
+    notice = ENDED_MESSAGES.get(request.GET.get("ended", ""), "")
+    if request.GET.get("password") == "set":
+        notice = _("Your password is set. Sign in with your card number and the new password.")
+    if request.method == "POST":
+        form = LoginForm(request.POST)
+        error = str(services.GENERIC_FAILURE)
+        exc = None
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                patron = services.check_password(
+                    data["card"], data["password"], source=source_of(request)
+                )
+            except services.SignInFailed as failed:
+                error, exc = str(failed), failed
+            else:
+                if token:
+                    # Whatever the browser held before is not carried over.
+                    services.end_by_token(token, register.REPLACED)
+                session, new_token = services.begin_sign_in(
+                    patron, public=data["public"], client=client_of(request)
+                )
+                pending = session.stage == PatronSession.Stage.PENDING
+                response = redirect("portal:verify" if pending else "portal:home")
+                set_cookie(response, new_token, public=pending or session.public)
+                return response
+        # A fresh form: the card number is not written back into the page.
+        context = {"form": LoginForm(), "error": error, "notice": ""}
+        return _refused(request, "portal/login.html", context, exc)
+    return render(request, "portal/login.html", {"form": LoginForm(), "notice": notice})
+
+
+@public_page
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def verify_view(request: HttpRequest) -> HttpResponse:
+    session = services.pending_session(token_of(request))
+    if session is None:
+        return redirect("portal:login")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST":
+        error, exc = str(services.GENERIC_FAILURE), None
+        if form.is_valid():
+            try:
+                new_token = services.finish_sign_in(
+                    session, form.cleaned_data["code"], source=source_of(request)
+                )
+            except services.SignInFailed as failed:
+                error, exc = str(failed), failed
+            else:
+                response = redirect("portal:home")
+                set_cookie(response, new_token, public=session.public)
+                return response
+        return _refused(request, "portal/verify.html", {"form": CodeForm(), "error": error}, exc)
+    return render(request, "portal/verify.html", {"form": form})
+
+
+@patron_required
+@require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    session = request.patron_session
+    patron = session.patron
+    context = {
+        "status": patron.get_status_display(),
+        "expires_on": patron.expires_on,
+        "has_totp": services.has_totp(patron),
+        "public": session.public,
+        "idle_minutes": int(config.idle_timeout(public=session.public).total_seconds() // 60),
+    }
+    return render(request, "portal/home.html", context)
+
+
+@patron_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def sessions_view(request: HttpRequest) -> HttpResponse:
+    current = request.patron_session
+    patron = current.patron
+    if request.method == "POST":
+        if "end_others" in request.POST:
+            services.end_all_but(patron, current, register.ENDED)
+            return redirect("portal:sessions")
+        form = EndSessionForm(request.POST)
+        if not form.is_valid():
+            raise Http404
+        # Only one's own sessions: another patron's session id matches nothing.
+        ended = services.end_one(patron, form.cleaned_data["session"])
+        if ended is None:
+            raise Http404
+        if ended.pk == current.pk:
+            response = redirect(f"{reverse('portal:login')}?{urlencode({'ended': 'ended'})}")
+            clear_cookie(response)
+            return response
+        return redirect("portal:sessions")
+    rows = [
+        {
+            "id": s.pk,
+            "client": s.client,
+            "created_at": s.created_at,
+            "last_seen": s.last_seen,
+            "public": s.public,
+            "current": s.pk == current.pk,
+        }
+        for s in services.active_sessions(patron)
+    ]
+    return render(request, "portal/sessions.html", {"rows": rows, "others": len(rows) > 1})
+
+
+@patron_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def password_view(request: HttpRequest) -> HttpResponse:
+    patron = request.patron_session.patron
+    error = notice = ""
+    form = PasswordChangeForm(request.POST or None)
+    exc = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            ended = services.change_password(
+                patron,
+                current=data["current_password"],
+                new=data["new_password"],
+                again=data["new_password_again"],
+                code=data["code"],
+                keep=request.patron_session,
+                source=source_of(request),
+            )
+        except services.PortalError as failed:
+            error, exc = str(failed), failed
+        else:
+            notice = _("Your password is changed. Sessions ended elsewhere: %(n)d.") % {"n": ended}
+        form = PasswordChangeForm()
+    elif request.method == "POST":
+        error = _("Fill in every field.")
+        form = PasswordChangeForm()
+    context = {
+        "form": form,
+        "error": error,
+        "notice": notice,
+        "has_totp": services.has_totp(patron),
+    }
+    return _refused(request, "portal/password.html", context, exc)
+
+
+@patron_required
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def security_view(request: HttpRequest) -> HttpResponse:
+    patron = request.patron_session.patron
+    source = source_of(request)
+    error = notice = ""
+    secret = None
+    exc = None
+    action = request.POST.get("action", "")
+    if request.method == "POST":
+        try:
+            if action == "start":
+                form = TotpStartForm(request.POST)
+                if not form.is_valid():
+                    raise services.PortalError(_("Enter your current password."))
+                secret = services.start_totp(
+                    patron, password=form.cleaned_data["current_password"], source=source
+                )
+            elif action == "confirm":
+                form = CodeForm(request.POST)
+                secret = services.pending_totp(patron)
+                if secret is None:
+                    raise services.PortalError(_("Setting up took too long. Start again."))
+                if not form.is_valid():
+                    raise services.PortalError(_("Enter the code your app shows."))
+                services.confirm_totp(
+                    patron, form.cleaned_data["code"], keep=request.patron_session, source=source
+                )
+                secret = None
+                notice = _("Your authenticator app is now needed to sign in.")
+            elif action == "disable":
+                form = TotpDisableForm(request.POST)
+                if not form.is_valid():
+                    raise services.PortalError(_("Fill in every field."))
+                services.disable_totp(
+                    patron,
+                    password=form.cleaned_data["current_password"],
+                    code=form.cleaned_data["code"],
+                    keep=request.patron_session,
+                    source=source,
+                )
+                notice = _("Your authenticator app is no longer needed to sign in.")
+            else:
+                raise services.PortalError(_("Choose what to change."))
+        except services.PortalError as failed:
+            error, exc = str(failed), failed
+    context = {
+        "error": error,
+        "notice": notice,
+        "has_totp": services.has_totp(patron),
+        "secret": services.grouped(secret) if secret else "",
+        "uri": services.otpauth_uri(secret) if secret else "",
+        "start_form": TotpStartForm(),
+        "confirm_form": CodeForm(),
+        "disable_form": TotpDisableForm(),
+    }
+    return _refused(request, "portal/security.html", context, exc)
+
+
+@public_page
+@csrf_protect
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    services.end_by_token(token_of(request), register.SIGNED_OUT)
+    response = redirect(f"{reverse('portal:login')}?{urlencode({'ended': register.SIGNED_OUT})}")
+    clear_cookie(response)
+    return response
+
+
+@public_page
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def set_password_view(request: HttpRequest, token: str) -> HttpResponse:
+    if services.open_link(token) is None:
+        return render(request, "portal/link_invalid.html", status=404)
+    error = ""
+    form = SetPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.use_link(
+                token, form.cleaned_data["new_password"], form.cleaned_data["new_password_again"]
+            )
+        except services.PortalError as failed:
+            error = str(failed)
+        else:
+            response = redirect(f"{reverse('portal:login')}?{urlencode({'password': 'set'})}")
+            if token_of(request):
+                clear_cookie(response)
+            return response
+        form = SetPasswordForm()
+    elif request.method == "POST":
+        error = _("Fill in every field.")
+        form = SetPasswordForm()
+    return render(request, "portal/set_password.html", {"form": form, "error": error})
