@@ -25,6 +25,7 @@ _COMMANDS = {
     "search": "search the catalogue",
     "reindex": "rebuild the catalogue search index",
     "patron": "import, register, show or erase patrons; portal passwords",
+    "circ": "loan rules, calendars, lending and holds; notice and hold-expiry jobs",
     "privacy": "print the data-classification register (record of processing)",
     "audit": "verify, checkpoint, query or prune the access ledger",
     "keys": "show key status, rotate the master key or the blind-index key",

@@ -84,6 +84,12 @@ class Item(models.Model):
     status = models.CharField(
         max_length=20, choices=ItemStatus.choices, default=ItemStatus.AVAILABLE
     )
+    # Where an item in transit is going (its home branch, or a hold's pickup
+    # branch); null otherwise. Circulation sets it; nothing here says who
+    # borrowed the item last, on purpose.
+    transit_to = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

@@ -316,6 +316,7 @@ CONSENT_PURPOSES: dict[str, str] = {
     "recommendations": "Suggest books from my loans and holds",
     "email_notices": "Send notices about loans and holds by email",
     "sms_notices": "Send notices about loans and holds by text message",
+    "notice_titles": "Name the titles of my loans and holds in notices",
 }
 REQUIRED_CONSENT = "service"
 

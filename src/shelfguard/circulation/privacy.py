@@ -1,0 +1,193 @@
+"""Reading history is the patron's: unlinking loans and holds, kept histories, erasure.
+
+When a loan ends (and any charge on it is settled) the service drops its
+patron link here, unless the patron consented to `reading_history`. A kept
+history is the patron's: they may read, download and delete it (the portal
+calls `reading_history` and `delete_history`), and withdrawing the consent
+unlinks it at once, in the withdrawal's own transaction. Erasing a patron
+unlinks everything circulation still holds about them in the erasure's
+transaction. Filled, cancelled and expired holds lose their link always.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from shelfguard.circulation import access
+from shelfguard.circulation.common import entry, patron_id_of
+from shelfguard.circulation.models import (
+    ACTIVE_HOLD_STATUSES,
+    Charge,
+    Hold,
+    HoldStatus,
+    Loan,
+    LoanOutcome,
+    Notice,
+    NoticeKind,
+    PatronBlock,
+)
+from shelfguard.core import clock
+from shelfguard.core.actors import Actor
+from shelfguard.patrons.models import Patron, PatronStatus
+
+HISTORY_CONSENT = "reading_history"
+EMAIL_CONSENT = "email_notices"
+#: Consent to name titles in notices. Until the patrons register lists it,
+#: `has_consent` answers False (fail closed) and notices name no titles.
+TITLES_CONSENT = "notice_titles"
+
+
+def consents(patron_id: int, *purposes: str) -> dict[str, bool]:
+    """Which of these consents are in force now (fewest queries; fail closed)."""
+    from shelfguard.patrons.services import has_consent
+
+    patron = Patron.objects.filter(pk=patron_id).only("id", "status", "guardian_required").first()
+    if patron is None:
+        return dict.fromkeys(purposes, False)
+    return {purpose: has_consent(patron, purpose) for purpose in purposes}
+
+
+def keeps_history(patron_id: int) -> bool:
+    return consents(patron_id, HISTORY_CONSENT)[HISTORY_CONSENT]
+
+
+def unlinked_history(patron_id: int) -> int:
+    """Drop the patron link of every ended loan without an unsettled charge; return how many."""
+    unsettled = Charge.objects.filter(settled_on__isnull=True, loan__isnull=False).values("loan_id")
+    return (
+        Loan.objects.filter(patron_id=patron_id)
+        .exclude(outcome=LoanOutcome.OPEN)
+        .exclude(pk__in=unsettled)
+        .update(patron=None)
+    )
+
+
+def on_consent_withdrawn(patron: Patron, consent_purpose: str, actor: Actor) -> None:
+    """Withdrawal handler (registered in `apps.py`), run in the withdrawal's transaction."""
+    if consent_purpose == HISTORY_CONSENT:
+        unlinked_history(patron.pk)
+    elif consent_purpose == EMAIL_CONSENT:
+        Notice.objects.filter(patron_id=patron.pk).delete()
+
+
+def on_patron_erased(patron_id: int) -> None:
+    """Remove every circulation link to an erased patron (run in the erasure's transaction).
+
+    Erasure is refused while loans are open or charges unpaid (see
+    `obligations`), so what remains is a kept history, holds, blocks,
+    settled charges and queued notices.
+    """
+    Loan.objects.filter(patron_id=patron_id).update(patron=None)
+    today = clock.today()
+    Hold.objects.filter(patron_id=patron_id, status__in=ACTIVE_HOLD_STATUSES).update(
+        status=HoldStatus.CANCELLED, ended_on=today
+    )
+    Hold.objects.filter(patron_id=patron_id).update(patron=None)
+    Notice.objects.filter(patron_id=patron_id).delete()
+    PatronBlock.objects.filter(patron_id=patron_id).delete()
+    Charge.objects.filter(patron_id=patron_id).delete()
+
+
+def patron_saved(sender: Any, instance: Patron, **kwargs: Any) -> None:
+    """`post_save` receiver: when a patron becomes an erased tombstone, unlink circulation."""
+    if instance.status == PatronStatus.ERASED:
+        on_patron_erased(instance.pk)
+
+
+def obligations(patron: Patron) -> list[str]:
+    """Obligation check (registered in `apps.py`): what stops this patron's erasure."""
+    reasons = []
+    on_loan = Loan.objects.filter(patron_id=patron.pk, outcome=LoanOutcome.OPEN).count()
+    if on_loan:
+        reasons.append(_("%(n)d item(s) on loan") % {"n": on_loan})
+    owed = sum(
+        Charge.objects.filter(patron_id=patron.pk, settled_on__isnull=True).values_list(
+            "amount_cents", flat=True
+        )
+    )
+    if owed:
+        from shelfguard.circulation.rules import money
+
+        reasons.append(_("charges of %(amount)s are unpaid") % {"amount": money(owed)})
+    return reasons
+
+
+def _history_access(actor: Actor, patron_id: int, purpose: str) -> None:
+    if actor.kind == "patron":
+        access.authorise(
+            actor, access.LOAN, purpose=purpose, patron_id=patron_id, self_service=True
+        )
+    elif actor.kind == "staff":
+        from shelfguard.accounts.models import StaffUser
+        from shelfguard.accounts.services import require
+
+        staff = StaffUser.objects.prefetch_related("roles").filter(username=actor.ident).first()
+        require(staff, "patron.view_history", purpose=purpose, channel=actor.channel)
+    else:
+        access.authorise(actor, access.LOAN, purpose=purpose)
+
+
+def reading_history(patron: Patron | int, *, actor: Actor, purpose: str) -> list[dict[str, Any]]:
+    """The patron's kept history (ended loans still linked to them), newest first; recorded."""
+    pk = patron_id_of(patron)
+    _history_access(actor, pk, purpose)
+    with transaction.atomic():
+        rows = list(
+            Loan.objects.filter(patron_id=pk)
+            .exclude(outcome=LoanOutcome.OPEN)
+            .select_related("item__record", "branch")
+            .order_by("-ended_on", "-id")
+        )
+        entry(
+            actor,
+            "history_read",
+            purpose=purpose,
+            patron_id=pk,
+            branch=None,
+            fields=("reading_history",),
+            count=len(rows),
+        )
+    return [
+        {
+            "loan": row.pk,
+            "title": row.item.record.title,
+            "barcode": row.item.barcode,
+            "branch": row.branch.code,
+            "loaned_on": row.loaned_on.isoformat(),
+            "ended_on": row.ended_on.isoformat() if row.ended_on else None,
+            "outcome": row.outcome,
+        }
+        for row in rows
+    ]
+
+
+def delete_history(patron: Patron | int, *, actor: Actor, purpose: str) -> int:
+    """Unlink the patron's kept history now (their right to delete it); returns how many loans."""
+    pk = patron_id_of(patron)
+    _history_access(actor, pk, purpose)
+    with transaction.atomic():
+        count = unlinked_history(pk)
+        entry(
+            actor,
+            "history_delete",
+            purpose=purpose,
+            patron_id=pk,
+            branch=None,
+            fields=("reading_history",),
+            count=count,
+        )
+    return count
+
+
+__all__ = [
+    "EMAIL_CONSENT",
+    "HISTORY_CONSENT",
+    "TITLES_CONSENT",
+    "NoticeKind",
+    "delete_history",
+    "keeps_history",
+    "reading_history",
+]
