@@ -451,3 +451,36 @@ def check_pin(patron: Patron, pin: str) -> bool:
     if patron.is_erased or not patron.pin_hash or not isinstance(pin, str):
         return False
     return check_password(pin, patron.pin_hash)
+
+
+# --- Card renewal ---------------------------------------------------------------
+
+
+def renew_card(
+    patron: Patron | int,
+    *,
+    expires_on: dt.date | None = None,
+    actor: Actor,
+    purpose: str = "card renewal",
+    origin: str = "",
+) -> Patron:
+    """Extend the card to `expires_on` (default: today plus `[patrons] card_valid_years`).
+
+    An expired card becomes active again; a blocked card stays blocked (a
+    renewal does not lift a block) and a closed card is refused. Recorded as
+    an `update` of `expires_on` (and `status` when it changes).
+    """
+    new_expiry = expires_on or _default_expiry()
+    if not isinstance(new_expiry, dt.date) or isinstance(new_expiry, dt.datetime):
+        raise PatronError("The new expiry must be a date.")
+    if new_expiry <= clock.today():
+        raise PatronError("The new expiry date must be after today.")
+    with transaction.atomic():
+        row = _lock(patron)
+        _refuse_erased(row)
+        if row.status == PatronStatus.CLOSED:
+            raise PatronError(f"Patron {row.pk}'s card is closed; a closed card is not renewed.")
+        changes: dict[str, Any] = {"expires_on": new_expiry}
+        if row.status == PatronStatus.EXPIRED:
+            changes["status"] = PatronStatus.ACTIVE
+        return update(row, changes, actor=actor, purpose=purpose, origin=origin)

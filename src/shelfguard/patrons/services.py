@@ -13,6 +13,10 @@ and never contains a personal value: messages reach screens and logs.
 
 The doors are implemented by subject (registration, lookup, consent,
 erasure, reindex); this module is the one place callers import them from.
+A lost card is replaced with `update(patron, {"card_number": new})`: the new
+number's blind index replaces the old one in the same transaction, so the
+old number finds nobody from the moment it commits. `renew_card` extends a
+card's validity.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from shelfguard.patrons.registration import (
     check_pin,
     ensure_defaults,
     register,
+    renew_card,
     update,
 )
 from shelfguard.patrons.reindex import KEY_ROTATION_PURPOSE, rebuild_blind_indexes
@@ -82,6 +87,7 @@ __all__ = [
     "register",
     "register_obligation_check",
     "register_withdrawal_handler",
+    "renew_card",
     "reveal",
     "search_by_name",
     "unregister_obligation_check",
