@@ -1,7 +1,9 @@
 """Staff for tests: created through the services, with an authenticator enrolled.
 
 TOTP codes are computed here from RFC 6238 directly (not with django-otp),
-so the tests check the server against an independent implementation.
+so the tests check the server against an independent implementation. The
+secret is sealed in the database; `device_of(staff).key` unseals it (hex)
+in memory for the test to compute codes with.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ import hashlib
 import hmac
 import struct
 
-from django_otp.plugins.otp_totp.models import TOTPDevice
-
 from shelfguard.accounts import mfa, services
-from shelfguard.accounts.models import StaffUser
+from shelfguard.accounts.models import SealedTOTPDevice, StaffUser
 from shelfguard.core import clock
 from shelfguard.core.actors import Actor
 from shelfguard.core.services import ensure_branch
@@ -25,6 +25,8 @@ PASSWORD = "a quiet reading room at dusk"
 
 
 def branches() -> None:
+    """The two test branches, and the vault keys staff enrolment needs (see `vault_keys`)."""
+    vault_keys()
     ensure_branch("MAIN", "Main Library", actor=ADMIN)
     ensure_branch("EAST", "East Branch", actor=ADMIN)
 
@@ -44,6 +46,19 @@ def code_from_secret(secret_text: str, at: dt.datetime | None = None) -> str:
     b32 = secret_text.replace(" ", "").upper()
     key = base64.b32decode(b32 + "=" * (-len(b32) % 8))
     return totp_code(key.hex(), at)
+
+
+def vault_keys() -> None:
+    """Make sure the data home has a master key: TOTP secrets are sealed with it.
+
+    `./dev.sh test` gives each run a fresh home; tests that do not ask for the
+    `home` fixture share it, and the first staff member made creates its keys.
+    """
+    from shelfguard.core.home import home_dir
+    from shelfguard.vault.keys import ensure_keys, master_keyring
+
+    if master_keyring() is None:
+        ensure_keys(home_dir())
 
 
 def make_staff(
@@ -74,5 +89,6 @@ def make_staff(
     return staff
 
 
-def device_of(staff: StaffUser) -> TOTPDevice:
-    return TOTPDevice.objects.get(user=staff, confirmed=True)
+def device_of(staff: StaffUser) -> SealedTOTPDevice:
+    """The staff member's confirmed authenticator; `.key` is its secret in hex (unsealed)."""
+    return SealedTOTPDevice.objects.get(user=staff, confirmed=True)

@@ -22,6 +22,7 @@ STAFF_APPS = [
     "django_otp.plugins.otp_static",
     "shelfguard.core",
     "shelfguard.ledger",
+    "shelfguard.vault",
     "shelfguard.accounts",
     "shelfguard.staff",
 ]

@@ -1,4 +1,13 @@
-"""Second factors: TOTP devices and single-use recovery codes (django-otp models).
+"""Second factors: TOTP devices, passkeys and single-use recovery codes.
+
+A staff member's second factor is a confirmed authenticator app
+(`SealedTOTPDevice`) or a confirmed passkey (`Passkey`, see `passkeys.py`).
+Recovery codes are a fallback for a lost device, not a factor of their own.
+
+TOTP secrets are sealed at rest (AES-256-GCM with a keystore data key of the
+staff member's, bound to "staff:<id>" and "totp_secret"): the database holds
+neither their hex nor their base32 form. They are unsealed only in memory,
+to show them once at enrolment and to check a code.
 
 TOTP codes are checked against the one clock (`core.clock`), not the system
 time django-otp would read, so tests and timeouts agree. Each code works
@@ -11,31 +20,131 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.db import transaction
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from shelfguard.accounts.models import StaffUser
+from shelfguard.accounts.models import Passkey, SealedTOTPDevice, StaffUser
 from shelfguard.accounts.tokens import clean_code, keyed_hash, new_code
+from shelfguard.vault import keystore, sealing
+
+# The device model used for authenticator apps (the secret is sealed).
+TOTPDevice = SealedTOTPDevice
 
 RECOVERY_CODES = 10
 TOTP_DEVICE_NAME = "authenticator app"
 RECOVERY_DEVICE_NAME = "recovery codes"
 
 
+SECRET_BYTES = 20  # 160 bits, as RFC 4226 recommends
+_SECRET_FIELD = "totp_secret"
+
+
+def _plain_devices():
+    """django-otp's own TOTP devices, whose secret is plain hex (only from before 0005)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice as PlainTOTPDevice
+
+    return PlainTOTPDevice.objects
+
+
 def has_second_factor(staff: StaffUser) -> bool:
-    return TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+    """A confirmed authenticator app or a confirmed passkey (recovery codes do not count).
+
+    A plain django-otp device (left from before migration 0005, or written by
+    another tool) counts: it is sealed the first time a code is checked.
+    """
+    return (
+        TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+        or Passkey.objects.filter(user=staff, confirmed=True).exists()
+        or _plain_devices().filter(user=staff, confirmed=True).exists()
+    )
+
+
+def factor_count(staff: StaffUser) -> int:
+    """How many confirmed second factors (authenticators and passkeys) `staff` has."""
+    return (
+        TOTPDevice.objects.filter(user=staff, confirmed=True).count()
+        + Passkey.objects.filter(user=staff, confirmed=True).count()
+        + _plain_devices().filter(user=staff, confirmed=True).count()
+    )
+
+
+def seal_plain_devices(staff: StaffUser) -> int:
+    """Move `staff`'s plain django-otp TOTP devices into sealed ones; returns how many.
+
+    The same work as migration 0005, for a row that appears after it (an old
+    backup restored into a new schema, another tool): its secret is sealed
+    and the plain row overwritten and deleted before any code is checked.
+    """
+    with transaction.atomic():
+        rows = list(_plain_devices().select_for_update().filter(user=staff).order_by("pk"))
+        if not rows:
+            return 0
+        key_id = _data_key_for(staff)
+        for row in rows:
+            TOTPDevice.objects.create(
+                user=staff,
+                name=row.name,
+                confirmed=row.confirmed,
+                key_id=key_id,
+                sealed_key=seal_secret(staff.pk, key_id, bytes.fromhex(row.key)),
+                step=row.step,
+                t0=row.t0,
+                digits=row.digits,
+                tolerance=row.tolerance,
+                drift=row.drift,
+                last_t=row.last_t,
+                created_at=row.created_at,
+            )
+        plain = _plain_devices().filter(pk__in=[row.pk for row in rows])
+        plain.update(key="0" * 40)
+        plain.delete()
+    return len(rows)
+
+
+def _owner(staff_id: int) -> str:
+    return f"staff:{int(staff_id)}"
+
+
+def seal_secret(staff_id: int, key_id: str, secret: bytes) -> bytes:
+    return sealing.seal(key_id, _owner(staff_id), _SECRET_FIELD, secret.hex())
+
+
+def unseal_secret(device: SealedTOTPDevice) -> bytes:
+    """The device's secret; `vault.SealBroken` if the row was tampered with or moved."""
+    text = sealing.unseal(device.key_id, _owner(device.user_id), _SECRET_FIELD, device.sealed_key)
+    return bytes.fromhex(text)
+
+
+def _data_key_for(staff: StaffUser) -> str:
+    # One data key per staff member for their authenticator secrets: reused
+    # by a re-enrolment, new after every device was removed.
+    existing = (
+        TOTPDevice.objects.filter(user=staff).exclude(key_id="").values_list("key_id", flat=True)
+    ).first()
+    return existing or keystore.new_data_key()
 
 
 def start_totp_enrolment(staff: StaffUser) -> TOTPDevice:
     """A new, unconfirmed authenticator for `staff` (replacing any unconfirmed one)."""
+    from shelfguard.core import clock
+
+    key_id = _data_key_for(staff)
+    secret = os.urandom(SECRET_BYTES)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=staff, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=staff, name=TOTP_DEVICE_NAME, confirmed=False)
+        return TOTPDevice.objects.create(
+            user=staff,
+            name=TOTP_DEVICE_NAME,
+            confirmed=False,
+            key_id=key_id,
+            sealed_key=seal_secret(staff.pk, key_id, secret),
+            created_at=clock.now(),
+        )
 
 
 def secret_text(device: TOTPDevice) -> str:
@@ -70,6 +179,16 @@ def code_at(device: TOTPDevice, at: dt.datetime) -> str:
     return f"{_totp(device, at.timestamp()).token():0{device.digits}d}"
 
 
+def verify_device(device: TOTPDevice, token: str) -> bool:
+    """django-otp's `verify_token` for a sealed device: once per code, locked row."""
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
+        if locked is None or not _verify_locked(locked, token):
+            return False
+        device.last_t = locked.last_t
+        return True
+
+
 def _verify_locked(device: TOTPDevice, token: str) -> bool:
     from shelfguard.core import clock
 
@@ -87,6 +206,7 @@ def _verify_locked(device: TOTPDevice, token: str) -> bool:
 
 def verify_totp(staff: StaffUser, token: str, *, confirmed: bool = True) -> TOTPDevice | None:
     """The staff member's authenticator if `token` is a fresh, unused code for it."""
+    seal_plain_devices(staff)
     with transaction.atomic():
         devices = TOTPDevice.objects.select_for_update().filter(user=staff, confirmed=confirmed)
         for device in devices:
@@ -150,11 +270,15 @@ def recovery_codes_left(staff: StaffUser) -> int:
 
 
 def remove_all(staff: StaffUser) -> int:
-    """Remove every authenticator and recovery code of `staff`; returns how many devices."""
+    """Remove every authenticator, passkey and recovery code of `staff`; returns how many devices."""
     with transaction.atomic():
         devices = TOTPDevice.objects.filter(user=staff).count()
+        devices += Passkey.objects.filter(user=staff).count()
         devices += StaticDevice.objects.filter(user=staff).count()
+        devices += _plain_devices().filter(user=staff).count()
         TOTPDevice.objects.filter(user=staff).delete()
+        Passkey.objects.filter(user=staff).delete()
+        _plain_devices().filter(user=staff).delete()
         # Deleting the recovery device deletes its codes with it.
         StaticDevice.objects.filter(user=staff).delete()
     return devices

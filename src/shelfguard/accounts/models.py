@@ -191,3 +191,86 @@ class Throttle(models.Model):
         ]
         # For clearing out forgotten rows (see throttle.failure).
         indexes = [models.Index(fields=["last_failure_at"], name="accounts_throttle_last")]
+
+
+# --- second factors kept by Shelfguard itself -------------------------------------------
+#
+# Both are django-otp devices (`django_otp.models.Device`), so `django_otp.login`
+# and the OTP middleware treat them like any other: a session verified with a
+# passkey is `is_verified()` exactly like one verified with a TOTP code.
+
+from django_otp.models import Device
+
+
+class SealedTOTPDevice(Device):
+    """An authenticator app (RFC 6238 TOTP) whose shared secret is sealed at rest.
+
+    The secret is sealed (AES-256-GCM, `vault.sealing`) with a keystore data
+    key of this staff member's, bound by the associated data to the owner
+    "staff:<id>" and the field "totp_secret". The database alone therefore
+    holds neither the hex nor the base32 form of the secret, and a sealed
+    secret copied to another staff member's row does not open. The data key
+    is wrapped by the master key, so a master key rotation covers these
+    secrets like every patron's data.
+
+    Codes are checked by `accounts.mfa` against the one clock.
+    """
+
+    key_id = models.CharField(max_length=36)
+    sealed_key = models.BinaryField()
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    # The time step of the last accepted code: each code works once.
+    last_t = models.BigIntegerField(default=-1)
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "TOTP device (sealed)"
+
+    @property
+    def bin_key(self) -> bytes:
+        """The secret, unsealed for this use only (never stored in the clear)."""
+        from shelfguard.accounts import mfa
+
+        return mfa.unseal_secret(self)
+
+    @property
+    def key(self) -> str:
+        """The secret in hex, as django-otp's TOTPDevice shows it (unsealed on read)."""
+        return self.bin_key.hex()
+
+    def verify_token(self, token) -> bool:
+        from shelfguard.accounts import mfa
+
+        return mfa.verify_device(self, token)
+
+
+class Passkey(Device):
+    """A WebAuthn credential (passkey or security key): the phishing-resistant factor.
+
+    Only public material is stored: the credential id and its COSE public
+    key. `sign_count` is the authenticator's counter; one that does not grow
+    means a cloned authenticator and is refused (see `accounts.passkeys`).
+    """
+
+    # base64url of the raw credential id (at most 1023 bytes by the spec).
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    aaguid = models.CharField(max_length=36, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    backed_up = models.BooleanField(default=False)
+    user_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["user", "confirmed"], name="accounts_passkey_user")]
+
+    def verify_token(self, token) -> bool:
+        # A passkey answers a challenge through `accounts.passkeys`, never a typed token.
+        return False

@@ -197,13 +197,86 @@ def finish_enrolment(staff: StaffUser, token: str, *, source: str, channel: str 
     return device, codes
 
 
-def reauthenticate(
-    staff: StaffUser, password: str, code: str, *, source: str, channel: str = "web"
-) -> None:
-    """Ask again for the password and a fresh second-factor code before a security change.
+def finish_passkey_enrolment(
+    staff: StaffUser,
+    response: str,
+    *,
+    rp,
+    state,
+    name: str = "",
+    source: str,
+    channel: str = "web",
+):
+    """Enrol a passkey as the first factor; returns (passkey, recovery codes).
 
-    A session left open on a desk computer is then not enough to change the
-    password or the recovery codes. Failures count like failed sign-ins.
+    Only for a staff member part-way through enrolment (`start_enrolment`
+    checked the one-time code and the password). The code is used up, any
+    pending authenticator app is dropped, and recovery codes are issued, in
+    one transaction with the ledger entries.
+    """
+    from shelfguard.accounts import passkeys
+
+    account = staff.username
+    _throttled(account, source)
+    if (
+        mfa.has_second_factor(staff)
+        or not EnrolmentCode.objects.filter(
+            staff=staff, used_at__isnull=True, expires_at__gt=clock.now()
+        ).exists()
+    ):
+        passkeys.forget_challenges(state)
+        raise _fail(account, source, staff, channel)
+    codes: list[str] = []
+
+    def enrolled(passkey) -> None:
+        EnrolmentCode.objects.filter(staff=staff, used_at__isnull=True).update(used_at=clock.now())
+        mfa.TOTPDevice.objects.filter(user=staff, confirmed=False).delete()
+        codes.extend(mfa.new_recovery_codes(staff))
+        ledger.append(
+            actor=staff_actor(staff, channel),
+            action="accounts.mfa_enrol",
+            purpose="sign-in",
+            detail={"kind": "passkey"},
+        )
+
+    try:
+        passkey = passkeys.finish_registration(
+            staff,
+            response,
+            rp=rp,
+            state=state,
+            name=name,
+            source=source,
+            channel=channel,
+            purpose="sign-in",
+            first_factor=True,
+            then=enrolled,
+        )
+    except passkeys.PasskeyError as exc:
+        raise SignInFailed(str(exc), retry_after=exc.retry_after) from None
+    throttle.success(account)
+    return passkey, codes
+
+
+def reauthenticate(
+    staff: StaffUser,
+    password: str,
+    code: str,
+    *,
+    source: str,
+    channel: str = "web",
+    response: str = "",
+    rp=None,
+    state=None,
+) -> Device:
+    """Ask again for the password and a fresh second factor before a security change.
+
+    The factor is a code (authenticator app or recovery code) or, when
+    `response` is given with the relying party `rp` and the session `state`
+    holding the challenge, a passkey's answer. A session left open on a desk
+    computer is then not enough to change the password, the recovery codes
+    or the passkeys. Failures count like failed sign-ins. Returns the device
+    (authenticator, recovery codes or passkey) that confirmed it.
     """
     account = staff.username
     _throttled(account, source)
@@ -213,7 +286,22 @@ def reauthenticate(
         or not staff.check_password(password)
     ):
         raise _fail(account, source, staff, channel)
-    check_second_factor(staff, code, source=source, channel=channel)
+    if response and rp is not None and state is not None:
+        from shelfguard.accounts import passkeys
+
+        try:
+            return passkeys.finish_authentication(
+                staff,
+                response,
+                rp=rp,
+                state=state,
+                source=source,
+                channel=channel,
+                purpose="account security",
+            )
+        except passkeys.PasskeyError as exc:
+            raise SignInFailed(str(exc), retry_after=exc.retry_after) from None
+    return check_second_factor(staff, code, source=source, channel=channel)
 
 
 def change_password(

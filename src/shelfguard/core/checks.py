@@ -241,9 +241,11 @@ def _accounts_api():
     from shelfguard.accounts import models, permissions, services
 
     try:
+        # An authenticator app (sealed TOTP) or a passkey counts; recovery codes do not.
         from shelfguard.accounts.mfa import has_second_factor
     except ImportError:
-        # Recovery codes alone are a fallback for a lost device, not a factor.
+        # Recovery codes alone are a fallback for a lost device, not a factor;
+        # every other device (TOTP, passkey) is.
         def has_second_factor(staff) -> bool:
             return any(
                 not isinstance(device, StaticDevice)

@@ -120,3 +120,56 @@ class PasswordChangeForm(ReauthFields):
 
 class RecoveryCodesForm(ReauthFields):
     pass
+
+
+# --- passkeys ----------------------------------------------------------------------------
+
+# A WebAuthn answer in JSON is a few hundred to a few thousand characters.
+_CREDENTIAL_MAX = 32_000
+
+
+class PasskeyCredentialForm(forms.Form):
+    """The browser's answer to a passkey ceremony, filled in by passkeys.js."""
+
+    credential = forms.CharField(max_length=_CREDENTIAL_MAX, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=64, required=False)
+
+
+class _PasskeyReauthFields(forms.Form):
+    current_password = forms.CharField(
+        label=_("Your current password"),
+        max_length=_PASSWORD_MAX,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        help_text=_("Leave empty to confirm with one of your passkeys instead."),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    reauth_credential = forms.CharField(
+        max_length=_CREDENTIAL_MAX, required=False, widget=forms.HiddenInput
+    )
+
+
+class PasskeyAddForm(_PasskeyReauthFields):
+    name = forms.CharField(
+        label=_("A name for this passkey"),
+        help_text=_("For example the device or key it lives on."),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    field_order = ["name", "current_password", "code", "reauth_credential"]
+
+
+class PasskeyRemoveForm(_PasskeyReauthFields):
+    pass
+
+
+class PasskeyRenameForm(forms.Form):
+    name = forms.CharField(label=_("New name"), max_length=64)

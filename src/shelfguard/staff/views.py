@@ -10,22 +10,19 @@ needs the one-time code an administrator issued.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 
 from django.contrib.auth import login, logout, update_session_auth_hash
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from shelfguard.accounts import mfa, services, sessions, signin
+from shelfguard.accounts import mfa, passkeys, services, sessions, signin
 from shelfguard.accounts.models import StaffSession, StaffUser
 from shelfguard.core import clock
 from shelfguard.staff.access import (
@@ -50,7 +47,6 @@ _ENROL = "staff_pending_enrolment"
 _PENDING_TTL = dt.timedelta(minutes=5)
 _ENROL_TTL = dt.timedelta(minutes=15)
 _BACKEND = "django.contrib.auth.backends.ModelBackend"
-
 
 
 def _pending(request: HttpRequest, key: str, ttl: dt.timedelta) -> StaffUser | None:
@@ -141,7 +137,8 @@ def verify_view(request: HttpRequest) -> HttpResponse:
             return redirect(_next_url(request))
     elif request.method == "POST":
         error = str(signin.GENERIC_FAILURE)
-    return render(request, "staff/verify.html", {"form": form, "error": error})
+    context = {"form": form, "error": error, "has_passkeys": passkeys.has_passkeys(staff)}
+    return render(request, "staff/verify.html", context)
 
 
 @public_page
@@ -179,10 +176,11 @@ def enrol_device_view(request: HttpRequest) -> HttpResponse:
     staff = _pending(request, _ENROL, _ENROL_TTL)
     device = None
     if staff is not None:
-        device = TOTPDevice.objects.filter(user=staff, confirmed=False).order_by("-pk").first()
+        device = mfa.TOTPDevice.objects.filter(user=staff, confirmed=False).order_by("-pk").first()
     if staff is None or device is None:
         return redirect("staff:enrol")
-    error = ""
+    # A refused passkey (passkey_views.enrol_view) comes back here with its reason.
+    error = request.session.pop("staff_enrol_error", "")
     form = DeviceCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -277,6 +277,8 @@ def _staff_notice(created: list[DemoCredentials], port: int) -> str:
         f"  Staff sign-in:     http://127.0.0.1:{port}/staff/login/",
         "  Sign in with a username and password, then the 6-digit code from an",
         "  authenticator app that holds the account's TOTP secret.",
+        f"  Passkeys: once signed in, add one at http://127.0.0.1:{port}/staff/account/passkeys/",
+        "  (the TOTP secret is sealed in the database; only this output shows it).",
     ]
     if created:
         lines += [
