@@ -268,6 +268,7 @@ def create_staff(
     if home is None:
         raise AccountError(f"Unknown branch {branch!r}; add it with `shelfguard branch add`.")
     _authorise(by, "staff.manage", purpose=purpose, branch=home)
+    _check_may_hand_out(by, list(found.values()), branch=home.pk)
     if password is not None:
         reasons = passwords.problems(password, second_factor=True, username=name)
         if reasons:
@@ -305,6 +306,7 @@ def issue_enrolment_code(
     their sessions end, so a stolen password still needs the new code.
     """
     _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    _check_may_manage(by, staff)
     if not staff.is_active:
         raise AccountError(f"{staff.username} is disabled.")
     has_factor = mfa.has_second_factor(staff)
@@ -342,6 +344,8 @@ def certify(
 ) -> Certification:
     """Record a passed privacy course, valid through `until`."""
     _authorise(by, "certification.record", purpose=purpose)
+    if by is not None and by.pk == staff.pk:
+        raise AccountError("Nobody records their own certification; ask another privacy officer.")
     course = " ".join(str(course).split())
     if not course or len(course) > 200:
         raise AccountError("Name the course (at most 200 characters).")
@@ -379,10 +383,19 @@ def disable_staff(
 ) -> int:
     """Disable the account and end all its sessions at once; returns how many ended."""
     _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    if by is not None and by.pk == staff.pk:
+        raise AccountError("Nobody disables their own account; ask another administrator.")
+    _check_may_manage(by, staff)
     with transaction.atomic():
+        kept_before = _someone_keeps_role_manage()
         staff.is_active = False
         staff.disabled_at = clock.now()
         staff.save(update_fields=["is_active", "disabled_at"])
+        if by is not None and kept_before and not _someone_keeps_role_manage():
+            raise AccountError(
+                f"{staff.username} is the last active staff member who can manage roles; "
+                "give role.manage to someone else first."
+            )
         ended = sessions.end_all(staff, sessions.DISABLED)
         EnrolmentCode.objects.filter(staff=staff, used_at__isnull=True).delete()
         ledger.append(
@@ -447,3 +460,712 @@ def grant_break_glass(
             },
         )
     return grant
+
+
+# --- administration: who may hand out what --------------------------------------
+#
+# The rule against privilege escalation, in one place (docs/operators/staff.md,
+# "Administration pages"):
+#
+# 1. Managing a staff member (creating, disabling, re-enabling, giving or
+#    taking roles, moving, new enrolment codes, second-factor resets) needs
+#    `staff.manage` for that staff member's branch (for a move: for both
+#    branches). A branch manager therefore manages only their own branch.
+# 2. Nobody changes their own roles, branch, certification or account state.
+# 3. Holders of `role.manage` through a library-wide role can already write any
+#    permission into any role, so for them rule 4 adds nothing; they may give
+#    and take every role (and that is why `role.manage` belongs only to the
+#    system administrator, and why they cannot add permissions to a role they
+#    hold themselves, see `update_role`).
+# 4. Everyone else may give or take a role only if their own roles grant them
+#    every permission in it, for that staff member's branch, and may manage a
+#    staff member only if their own roles cover every permission that staff
+#    member holds. So a branch manager can make a desk assistant of their
+#    branch, but never a privacy officer or an administrator, and cannot
+#    reset the second factor of (or disable) a privacy officer who happens to
+#    work at their branch. Break-glass grants lend access; they never count
+#    as a power to hand access on.
+
+
+def role_holdings(staff: StaffUser | None, *, branch: Branch | int | None = None) -> set[str]:
+    """The codes the staff member's roles grant (for `branch`), ignoring certification.
+
+    Break-glass grants are not included, and nothing is recorded: this is for
+    deciding what someone may hand on, not for using a permission.
+    """
+    if staff is None or not getattr(staff, "pk", None) or not staff.is_active:
+        return set()
+    wanted = _branch_id(branch)
+    held: set[str] = set()
+    for role in staff.roles.all():
+        if role.scope == Role.Scope.LIBRARY or (wanted is not None and wanted == staff.branch_id):
+            held.update(role.permissions)
+    return held
+
+
+def manages_roles(staff: StaffUser | None) -> bool:
+    """True for a staff member whose library-wide roles hold `role.manage`."""
+    return "role.manage" in role_holdings(staff)
+
+
+def _check_may_hand_out(by: StaffUser | None, roles: Iterable[Role], *, branch) -> None:
+    if by is None or manages_roles(by):
+        return
+    held = role_holdings(by, branch=branch)
+    for role in roles:
+        beyond = sorted(set(role.permissions) - held)
+        if beyond:
+            raise AccessDenied(
+                Decision(
+                    False,
+                    _(
+                        "You cannot give or take the role “%(role)s”: it holds permissions "
+                        "your own roles do not give you (%(perms)s)."
+                    )
+                    % {"role": role.code, "perms": ", ".join(beyond)},
+                )
+            )
+
+
+def _check_may_manage(by: StaffUser | None, staff: StaffUser) -> None:
+    """Rule 4 for actions on a person: their powers must not exceed the actor's."""
+    if by is None or manages_roles(by):
+        return
+    held = role_holdings(by, branch=staff.branch_id)
+    theirs: set[str] = set()
+    for role in staff.roles.all():
+        theirs.update(role.permissions)
+    beyond = sorted(theirs - held)
+    if beyond:
+        raise AccessDenied(
+            Decision(
+                False,
+                _(
+                    "You cannot manage %(name)s: their roles hold permissions yours do not "
+                    "(%(perms)s)."
+                )
+                % {"name": staff.username, "perms": ", ".join(beyond)},
+            )
+        )
+
+
+def _not_self(by: StaffUser | None, staff: StaffUser, message: str) -> None:
+    if by is not None and by.pk == staff.pk:
+        raise AccountError(message)
+
+
+def may(staff: StaffUser | None, code: str, *, branch: Branch | int | None = None) -> bool:
+    """Whether a page about `code` is worth offering (links, buttons); records nothing.
+
+    Never the decision itself: pages and services decide with `has_permission`.
+    With `branch="any"` a branch-scoped role counts (for the own branch).
+    """
+    if staff is None or not getattr(staff, "is_authenticated", False) or not staff.pk:
+        return False
+    if branch == "any":
+        branch = staff.branch_id
+    held = code in role_holdings(staff, branch=branch)
+    if not held:
+        now = clock.now()
+        held = any(
+            code in g.permissions
+            for g in BreakGlassGrant.objects.filter(
+                staff=staff, starts__lte=now, ends__gt=now, revoked_at__isnull=True
+            )
+        )
+    if held and code in PATRON_DATA:
+        return current_certification(staff) is not None
+    return held
+
+
+# --- administration: staff ------------------------------------------------------
+
+
+def _scope_of_list(by: StaffUser | None, purpose: str) -> int | None:
+    """None when `by` may see every branch's staff, else the one branch id they may see."""
+    if by is None:
+        return None
+    if has_permission(by, "staff.manage", purpose=purpose):
+        return None
+    require(by, "staff.manage", purpose=purpose, branch=by.branch_id)
+    return by.branch_id
+
+
+def list_staff(
+    *,
+    by: StaffUser | None,
+    branch: Branch | int | str | None = None,
+    include_disabled: bool = True,
+    purpose: str = "staff administration",
+) -> list[StaffUser]:
+    """Staff the actor may manage, optionally of one branch (a Branch, its id or code).
+
+    A library-wide `staff.manage` sees every branch; a branch-scoped one only
+    their own, and asking for another branch is refused.
+    """
+    if isinstance(branch, str):
+        found = Branch.objects.filter(code=branch.strip().upper()).first()
+        if found is None:
+            raise AccountError(f"Unknown branch {branch!r}.")
+        branch = found
+    wanted = _branch_id(branch)
+    allowed = _scope_of_list(by, purpose)
+    if allowed is not None:
+        if wanted is not None and wanted != allowed:
+            require(by, "staff.manage", purpose=purpose, branch=wanted)  # raises
+        wanted = allowed
+    rows = StaffUser.objects.select_related("branch").prefetch_related("roles")
+    if wanted is not None:
+        rows = rows.filter(branch_id=wanted)
+    if not include_disabled:
+        rows = rows.filter(is_active=True)
+    return list(rows.order_by("username"))
+
+
+@dataclass(frozen=True)
+class StaffDetails:
+    """What an administrator sees about a staff member: never a secret."""
+
+    staff: StaffUser
+    roles: list[Role]
+    certification: Certification | None
+    last_certification: Certification | None
+    active_sessions: int
+    second_factor: bool
+    recovery_codes_left: int
+    enrolment_pending: bool
+    breakglass: list[BreakGlassGrant]
+
+
+def staff_details(
+    staff: StaffUser, *, by: StaffUser | None, purpose: str = "staff administration"
+) -> StaffDetails:
+    _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    now = clock.now()
+    return StaffDetails(
+        staff=staff,
+        roles=list(staff.roles.all()),
+        certification=current_certification(staff),
+        last_certification=Certification.objects.filter(staff=staff)
+        .order_by("-expires_on")
+        .first(),
+        active_sessions=len(sessions.active(staff)),
+        second_factor=mfa.has_second_factor(staff),
+        recovery_codes_left=mfa.recovery_codes_left(staff),
+        enrolment_pending=EnrolmentCode.objects.filter(
+            staff=staff, used_at__isnull=True, expires_at__gt=now
+        ).exists(),
+        breakglass=list(
+            BreakGlassGrant.objects.filter(staff=staff, ends__gt=now, revoked_at__isnull=True)
+        ),
+    )
+
+
+def enable_staff(
+    staff: StaffUser,
+    *,
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "staff administration",
+) -> None:
+    """Re-enable a disabled account. Its old sessions stay ended; it signs in afresh."""
+    _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    _not_self(by, staff, "Nobody re-enables their own account.")
+    _check_may_manage(by, staff)
+    if staff.is_active:
+        raise AccountError(f"{staff.username} is not disabled.")
+    with transaction.atomic():
+        staff.is_active = True
+        staff.disabled_at = None
+        staff.save(update_fields=["is_active", "disabled_at"])
+        ledger.append(
+            actor=actor,
+            action="accounts.staff_enable",
+            purpose=purpose,
+            detail={"staff": staff.pk},
+        )
+
+
+def _roles_by_code(codes: Iterable[str]) -> list[Role]:
+    wanted = sorted({str(c) for c in codes})
+    found = {r.code: r for r in Role.objects.filter(code__in=wanted)}
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise AccountError(f"Unknown role {', '.join(missing)}.")
+    return [found[c] for c in wanted]
+
+
+def assign_roles(
+    staff: StaffUser,
+    roles: Iterable[str],
+    *,
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "staff administration",
+) -> tuple[list[str], list[str]]:
+    """Give the staff member exactly these roles (codes); returns (added, removed).
+
+    See the rule against privilege escalation above: every role given or
+    taken must be one the actor could hold out themselves.
+    """
+    _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    _not_self(by, staff, "Nobody changes their own roles; ask another administrator.")
+    new = _roles_by_code(roles)
+    if not new:
+        raise AccountError("Give at least one role; to stop someone working, disable them.")
+    with transaction.atomic():
+        current = {r.code: r for r in staff.roles.select_for_update()}
+        wanted = {r.code: r for r in new}
+        added = sorted(set(wanted) - set(current))
+        removed = sorted(set(current) - set(wanted))
+        _check_may_hand_out(
+            by, [wanted[c] for c in added] + [current[c] for c in removed], branch=staff.branch_id
+        )
+        if not added and not removed:
+            return [], []
+        kept_before = _someone_keeps_role_manage()
+        staff.roles.set(new)
+        if by is not None and kept_before and not _someone_keeps_role_manage():
+            raise AccountError(
+                "After this change no active staff member could manage roles; give "
+                "role.manage to someone else first."
+            )
+        ledger.append(
+            actor=actor,
+            action="accounts.staff_roles",
+            purpose=purpose,
+            detail={"staff": staff.pk, "added": added, "removed": removed},
+        )
+    return added, removed
+
+
+def move_staff(
+    staff: StaffUser,
+    branch: str,
+    *,
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "staff administration",
+) -> None:
+    """Move a staff member to another home branch (needs `staff.manage` for both)."""
+    target = Branch.objects.filter(code=str(branch).strip().upper()).first()
+    if target is None:
+        raise AccountError(f"Unknown branch {branch!r}.")
+    _authorise(by, "staff.manage", purpose=purpose, branch=staff.branch_id)
+    _authorise(by, "staff.manage", purpose=purpose, branch=target)
+    _not_self(by, staff, "Nobody moves themselves to another branch.")
+    _check_may_manage(by, staff)
+    if target.pk == staff.branch_id:
+        raise AccountError(f"{staff.username} already belongs to {target.code}.")
+    old = Branch.objects.get(pk=staff.branch_id)
+    with transaction.atomic():
+        staff.branch = target
+        staff.save(update_fields=["branch"])
+        ledger.append(
+            actor=actor,
+            action="accounts.staff_move",
+            purpose=purpose,
+            detail={"staff": staff.pk, "from": old.code, "to": target.code},
+        )
+
+
+def reset_second_factor(
+    staff: StaffUser,
+    *,
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "staff administration",
+) -> str:
+    """Remove the authenticator and recovery codes, end every session; returns a new code.
+
+    The password is left alone and the staff member cannot sign in again until
+    they enrol a new second factor with the returned one-time code: a reset
+    never leaves an account with a password only.
+    """
+    _not_self(by, staff, "Reset your own second factor by asking another administrator.")
+    if not mfa.has_second_factor(staff):
+        raise AccountError(
+            f"{staff.username} has no second factor to reset; issue an enrolment code instead."
+        )
+    return issue_enrolment_code(staff, reset=True, actor=actor, by=by, purpose=purpose)
+
+
+def reissue_enrolment_code(
+    staff: StaffUser,
+    *,
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "staff administration",
+) -> str:
+    """A new enrolment code for someone who has not enrolled yet (never a reset)."""
+    _not_self(by, staff, "Ask another administrator for your enrolment code.")
+    return issue_enrolment_code(staff, reset=False, actor=actor, by=by, purpose=purpose)
+
+
+# --- administration: roles --------------------------------------------------------
+
+
+def _clean_role_fields(name: str, description: str, permissions, scope: str):
+    name = " ".join(str(name).split())
+    if not name or len(name) > 200:
+        raise AccountError("Name the role (at most 200 characters).")
+    description = str(description or "").strip()
+    if len(description) > 2000:
+        raise AccountError("Keep the description under 2000 characters.")
+    if scope not in Role.Scope.values:
+        raise AccountError(f"Scope must be one of {', '.join(Role.Scope.values)}.")
+    from shelfguard.accounts.permissions import UnknownPermission
+
+    try:
+        codes = check_codes(permissions)
+    except UnknownPermission as exc:
+        raise AccountError(str(exc)) from None
+    return name, description, codes
+
+
+def _someone_keeps_role_manage(changed: Role | None = None) -> bool:
+    """Whether an active staff member holds `role.manage` library-wide (after `changed`)."""
+    for role in Role.objects.all():
+        if changed is not None and role.pk == changed.pk:
+            role = changed
+        if (
+            role.scope == Role.Scope.LIBRARY
+            and "role.manage" in role.permissions
+            and role.staff.filter(is_active=True).exists()
+        ):
+            return True
+    return False
+
+
+def create_role(
+    code: str,
+    *,
+    name: str,
+    permissions: Iterable[str],
+    scope: str = Role.Scope.LIBRARY,
+    description: str = "",
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "role administration",
+) -> Role:
+    _authorise(by, "role.manage", purpose=purpose)
+    from django.utils.text import slugify
+
+    code = str(code).strip().lower()
+    if not code or slugify(code) != code or len(code) > 64:
+        raise AccountError("A role code is lower-case letters, digits and hyphens, e.g. desk-lead.")
+    name, description, codes = _clean_role_fields(name, description, permissions, scope)
+    with transaction.atomic():
+        if Role.objects.filter(code=code).exists():
+            raise AccountError(f"Role {code!r} already exists.")
+        role = Role.objects.create(
+            code=code, name=name, description=description, permissions=codes, scope=scope
+        )
+        ledger.append(
+            actor=actor,
+            action="accounts.role_create",
+            purpose=purpose,
+            detail={"role": role.code, "permissions": codes, "scope": scope},
+        )
+    return role
+
+
+def update_role(
+    role: Role,
+    *,
+    name: str,
+    permissions: Iterable[str],
+    scope: str,
+    description: str = "",
+    actor: Actor,
+    by: StaffUser | None = None,
+    purpose: str = "role administration",
+) -> tuple[list[str], list[str]]:
+    """Change a role; every holder's permissions change at once. Returns (added, removed).
+
+    Nobody adds permissions to (or widens the scope of) a role they hold
+    themselves, and some active staff member always keeps `role.manage`.
+    """
+    _authorise(by, "role.manage", purpose=purpose)
+    name, description, codes = _clean_role_fields(name, description, permissions, scope)
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        added = sorted(set(codes) - set(role.permissions))
+        removed = sorted(set(role.permissions) - set(codes))
+        widened = role.scope == Role.Scope.BRANCH and scope == Role.Scope.LIBRARY
+        if by is not None and (added or widened) and role.staff.filter(pk=by.pk).exists():
+            raise AccountError(
+                "Nobody adds permissions to a role they hold themselves; ask another administrator."
+            )
+        before = (role.name, role.description, role.scope)
+        kept_before = _someone_keeps_role_manage()
+        role.name, role.description, role.permissions, role.scope = (
+            name,
+            description,
+            codes,
+            scope,
+        )
+        if kept_before and not _someone_keeps_role_manage(role):
+            raise AccountError(
+                "After this change no active staff member could manage roles; keep "
+                "role.manage in a library-wide role someone holds."
+            )
+        if not added and not removed and before == (name, description, scope):
+            return [], []
+        role.save()
+        ledger.append(
+            actor=actor,
+            action="accounts.role_change",
+            purpose=purpose,
+            detail={"role": role.code, "added": added, "removed": removed, "scope": scope},
+        )
+    return added, removed
+
+
+def list_roles(*, by: StaffUser | None, purpose: str = "role administration") -> list[Role]:
+    _authorise(by, "role.manage", purpose=purpose)
+    return list(Role.objects.order_by("code"))
+
+
+# --- administration: certifications ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificationRow:
+    staff: StaffUser
+    current: Certification | None
+    latest: Certification | None
+    needs_one: bool  # their roles hold patron-data permissions
+
+    @property
+    def status(self) -> str:
+        if self.current is not None:
+            return "current"
+        if self.latest is not None:
+            return "expired"
+        return "none"
+
+
+def list_certifications(
+    *, by: StaffUser | None, purpose: str = "privacy certification"
+) -> list[CertificationRow]:
+    """Every active staff member with their current and latest certification."""
+    _authorise(by, "certification.record", purpose=purpose)
+    today = clock.today()
+    rows = []
+    for staff in (
+        StaffUser.objects.filter(is_active=True)
+        .select_related("branch")
+        .prefetch_related("roles", "certifications")
+        .order_by("username")
+    ):
+        certs = sorted(staff.certifications.all(), key=lambda c: c.expires_on, reverse=True)
+        current = next((c for c in certs if c.passed_on <= today <= c.expires_on), None)
+        needs = any(set(r.permissions) & PATRON_DATA for r in staff.roles.all())
+        rows.append(CertificationRow(staff, current, certs[0] if certs else None, needs))
+    return rows
+
+
+def certifications_of(
+    staff: StaffUser, *, by: StaffUser | None, purpose: str = "privacy certification"
+) -> list[Certification]:
+    _authorise(by, "certification.record", purpose=purpose)
+    return list(Certification.objects.filter(staff=staff).order_by("-expires_on"))
+
+
+# --- administration: break-glass ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BreakGlassUse:
+    seq: int
+    at: dt.datetime
+    permission: str
+    purpose: str
+    reviewed_by: str
+    outcome: str
+
+    @property
+    def reviewed(self) -> bool:
+        return bool(self.reviewed_by)
+
+
+@dataclass(frozen=True)
+class BreakGlassRow:
+    grant: BreakGlassGrant
+    uses: list[BreakGlassUse]
+    state: str  # "current", "future", "ended", "revoked"
+
+    @property
+    def unreviewed(self) -> int:
+        return sum(1 for u in self.uses if not u.reviewed)
+
+
+REVIEW_OUTCOMES = ("justified", "concern")
+
+
+def _grant_state(grant: BreakGlassGrant, now: dt.datetime) -> str:
+    if grant.revoked_at is not None:
+        return "revoked"
+    if now < grant.starts:
+        return "future"
+    if now >= grant.ends:
+        return "ended"
+    return "current"
+
+
+def _reviews_since(seq: int) -> dict[int, tuple[str, str]]:
+    """Reviews recorded after ledger entry `seq`: use seq -> (reviewer, outcome).
+
+    Review entries hold only ids and an outcome code (no patron, no free
+    text), so they are read directly rather than through a recorded query.
+    """
+    from shelfguard.ledger.models import Entry
+
+    found: dict[int, tuple[str, str]] = {}
+    for entry in Entry.objects.filter(action="accounts.breakglass_review", seq__gt=seq).only(
+        "actor_id", "detail"
+    ):
+        use = entry.detail.get("use")
+        if isinstance(use, int):
+            found.setdefault(use, (entry.actor_id, str(entry.detail.get("outcome", ""))))
+    return found
+
+
+def _uses_of(grants: list[BreakGlassGrant], *, by: StaffUser | None, purpose: str):
+    """The ledger's `accounts.breakglass_use` entries per grant id (a recorded query)."""
+    actor = staff_actor(by) if by is not None else Actor.system("breakglass-review")
+    per_staff: dict[str, dt.datetime] = {}
+    for grant in grants:
+        name = grant.staff.username
+        per_staff[name] = min(per_staff.get(name, grant.starts), grant.starts)
+    wanted = {g.pk for g in grants}
+    uses: dict[int, list] = {g.pk: [] for g in grants}
+    entries = []
+    for name, since in sorted(per_staff.items()):
+        entries.extend(
+            e
+            for e in ledger.query(actor=actor, purpose=purpose, actor_id=name, since=since)
+            if e.action == "accounts.breakglass_use" and e.detail.get("grant") in wanted
+        )
+    reviews = _reviews_since(min((e.seq for e in entries), default=0) - 1)
+    for e in sorted(entries, key=lambda e: e.seq):
+        reviewer, outcome = reviews.get(e.seq, ("", ""))
+        uses[e.detail["grant"]].append(
+            BreakGlassUse(
+                e.seq, e.at, str(e.detail.get("permission", "")), e.purpose, reviewer, outcome
+            )
+        )
+    return uses
+
+
+def list_break_glass(
+    *,
+    by: StaffUser | None,
+    staff: StaffUser | None = None,
+    limit: int = 50,
+    purpose: str = "break-glass review",
+) -> list[BreakGlassRow]:
+    """The newest grants (of one staff member, or all) with every recorded use.
+
+    Reading the uses reads the access ledger, which is itself recorded.
+    """
+    _authorise(by, "breakglass.grant", purpose=purpose)
+    grants = BreakGlassGrant.objects.select_related("staff", "granted_by").order_by("-starts")
+    if staff is not None:
+        grants = grants.filter(staff=staff)
+    grants = list(grants[:limit])
+    if not grants:
+        return []
+    with transaction.atomic():
+        uses = _uses_of(grants, by=by, purpose=purpose)
+    now = clock.now()
+    return [BreakGlassRow(g, uses[g.pk], _grant_state(g, now)) for g in grants]
+
+
+def get_break_glass(
+    grant_id: int, *, by: StaffUser | None, purpose: str = "break-glass review"
+) -> BreakGlassRow:
+    _authorise(by, "breakglass.grant", purpose=purpose)
+    grant = (
+        BreakGlassGrant.objects.select_related("staff", "granted_by").filter(pk=grant_id).first()
+    )
+    if grant is None:
+        raise AccountError("No such break-glass grant.")
+    with transaction.atomic():
+        uses = _uses_of([grant], by=by, purpose=purpose)
+    return BreakGlassRow(grant, uses[grant.pk], _grant_state(grant, clock.now()))
+
+
+def revoke_break_glass(
+    grant: BreakGlassGrant,
+    *,
+    by: StaffUser | None,
+    actor: Actor | None = None,
+    purpose: str = "break-glass revocation",
+    channel: str = "web",
+) -> None:
+    """End a grant now (it stops working at the grantee's next request)."""
+    if by is not None:
+        require(by, "breakglass.grant", purpose=purpose, channel=channel)
+    actor = actor or (staff_actor(by, channel) if by is not None else None)
+    if actor is None:
+        raise AccountError("Say who revokes the grant (actor=).")
+    with transaction.atomic():
+        grant = BreakGlassGrant.objects.select_for_update().get(pk=grant.pk)
+        if grant.revoked_at is not None:
+            raise AccountError("This grant was already revoked.")
+        now = clock.now()
+        if grant.ends <= now:
+            raise AccountError("This grant has already ended.")
+        grant.revoked_at = now
+        grant.save(update_fields=["revoked_at"])
+        ledger.append(
+            actor=actor,
+            action="accounts.breakglass_revoke",
+            purpose=purpose,
+            detail={"grant": grant.pk, "staff": grant.staff_id},
+        )
+
+
+def review_break_glass_use(
+    grant: BreakGlassGrant,
+    use_seq: int,
+    *,
+    outcome: str,
+    by: StaffUser | None,
+    actor: Actor | None = None,
+    purpose: str = "break-glass review",
+    channel: str = "web",
+) -> None:
+    """Record that one use of a grant was reviewed (`justified` or `concern`).
+
+    Ledger entries are never changed, so the review is a new entry naming the
+    use's sequence number. Nobody reviews their own use, and each use is
+    reviewed once.
+    """
+    if by is not None:
+        require(by, "breakglass.grant", purpose=purpose, channel=channel)
+        if by.pk == grant.staff_id:
+            raise AccountError("Nobody reviews their own use of a break-glass grant.")
+    if outcome not in REVIEW_OUTCOMES:
+        raise AccountError(f"The outcome is one of: {', '.join(REVIEW_OUTCOMES)}.")
+    actor = actor or (staff_actor(by, channel) if by is not None else None)
+    if actor is None:
+        raise AccountError("Say who reviews the use (actor=).")
+    from shelfguard.ledger.models import Entry
+
+    use = Entry.objects.filter(seq=use_seq, action="accounts.breakglass_use").first()
+    if use is None or use.detail.get("grant") != grant.pk:
+        raise AccountError("That is not a recorded use of this grant.")
+    with transaction.atomic():
+        # Lock the grant so two reviewers of the same use queue, then check.
+        BreakGlassGrant.objects.select_for_update().filter(pk=grant.pk).first()
+        if use_seq in _reviews_since(use_seq):
+            raise AccountError("That use has already been reviewed.")
+        ledger.append(
+            actor=actor,
+            action="accounts.breakglass_review",
+            purpose=purpose,
+            detail={"grant": grant.pk, "use": use_seq, "outcome": outcome},
+        )

@@ -115,6 +115,7 @@ def permission_required(code: str, *, branch_of=None):
 
         guarded = staff_required(checked)
         guarded.staff_access = code
+        guarded.staff_branch_of = branch_of
         return guarded
 
     return decorate
