@@ -101,3 +101,28 @@ def test_demo_officer_signs_in_through_the_staff_pages(home, run_cli):
     page = client.get("/staff/")
     assert page.status_code == 200
     assert 'id="staff-username">officer<' in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_demo_lends_through_the_services_and_gives_one_patron_a_portal_password(home, run_cli):
+    from shelfguard.circulation.models import Hold, Loan
+    from shelfguard.portal import services as portal
+
+    first = run_cli("demo", "--no-serve")
+    assert first.code == 0, first.err
+    # Two loans still out, two returned: only the one whose patron keeps a history is linked.
+    assert Loan.objects.filter(outcome="open").count() == 2
+    returned = Loan.objects.exclude(outcome="open")
+    assert returned.count() == 2
+    assert returned.filter(patron__isnull=False).count() == 1
+    assert Hold.objects.count() == 1
+
+    password = re.search(r"Password:\s+(\S+)", first.out.split("Patron portal", 1)[1]).group(1)
+    patron = portal.check_password("29990001", password, source="test")
+    assert patron.pk
+    assert password in (home / "demo-credentials.txt").read_text(encoding="utf-8")
+
+    again = run_cli("demo", "--no-serve")
+    assert again.code == 0, again.err
+    assert Loan.objects.count() == 4
+    assert "as recorded in" in again.out.split("Patron portal", 1)[1]

@@ -35,9 +35,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument(
-            "--no-serve", action="store_true", help="set up the demo data and exit"
-        )
+        parser.add_argument("--no-serve", action="store_true", help="set up the demo data and exit")
 
     def handle(self, *args, port, no_serve, **options):
         call_command("init", verbosity=0, stdout=io.StringIO())
@@ -54,11 +52,19 @@ class Command(BaseCommand):
             self.stdout.write(f"  {report.imported} records imported.")
         if not Item.objects.exists():
             report = import_items_csv(io.StringIO(_demo_items_csv()), actor=actor)
-            self.stdout.write(f"  {report.imported} copies placed in {len(DEMO_BRANCHES)} branches.")
+            self.stdout.write(
+                f"  {report.imported} copies placed in {len(DEMO_BRANCHES)} branches."
+            )
         made = _demo_patrons(actor)
         if made:
             self.stdout.write(f"  {made} synthetic patrons registered (sealed, one key each).")
+        lent = _demo_circulation(actor)
+        if lent:
+            self.stdout.write(
+                f"  {lent} demo loans and holds made through the circulation services."
+            )
         created = _demo_staff(actor)
+        portal = _demo_portal_password(actor)
         if created:
             self.stdout.write(
                 f"  {len(created)} demo staff accounts created (second factor enrolled)."
@@ -74,6 +80,7 @@ class Command(BaseCommand):
             "  Ledger intact?     shelfguard audit verify\n"
         )
         self.stdout.write(_staff_notice(created, port))
+        self.stdout.write(_portal_notice(portal, port))
         if not no_serve:
             self.stdout.write("Press Ctrl-C to stop.\n")
             call_command("serve", port=port)
@@ -86,9 +93,7 @@ def _demo_items_csv() -> str:
     writer = csv.writer(out)
     writer.writerow(["barcode", "control_number", "branch", "call_number", "item_type", "location"])
     serial = 0
-    for control_number, marc in Record.objects.order_by("id").values_list(
-        "control_number", "marc"
-    ):
+    for control_number, marc in Record.objects.order_by("id").values_list("control_number", "marc"):
         lc_class = parse_stored(marc).get("050")
         call_number = " ".join(lc_class.get_subfields("a", "b")) if lc_class else ""
         for _ in range(rng.choice((1, 1, 2, 3))):
@@ -104,15 +109,34 @@ def _demo_items_csv() -> str:
 
 # Synthetic people only: invented names and reserved example.org addresses.
 DEMO_PATRONS = [
-    {"card_number": "29990001", "name": "Ada Example", "email": "ada@example.org",
-     "consents": ("service", "email_notices")},
-    {"card_number": "29990002", "name": "Li Ming", "phone": "+86 10 5555 0102",
-     "home_branch": "EAST"},
-    {"card_number": "29990003", "name": "Sam Placeholder",
-     "address": "1 Demo Street, Sampletown", "consents": ("service", "reading_history")},
-    {"card_number": "29990004", "name": "Noor Testcase", "email": "noor@example.org",
-     "category": "child", "birth_year": 2016, "guardian_name": "Rana Testcase",
-     "by_guardian": True, "home_branch": "WEST"},
+    {
+        "card_number": "29990001",
+        "name": "Ada Example",
+        "email": "ada@example.org",
+        "consents": ("service", "email_notices"),
+    },
+    {
+        "card_number": "29990002",
+        "name": "Li Ming",
+        "phone": "+86 10 5555 0102",
+        "home_branch": "EAST",
+    },
+    {
+        "card_number": "29990003",
+        "name": "Sam Placeholder",
+        "address": "1 Demo Street, Sampletown",
+        "consents": ("service", "reading_history"),
+    },
+    {
+        "card_number": "29990004",
+        "name": "Noor Testcase",
+        "email": "noor@example.org",
+        "category": "child",
+        "birth_year": 2016,
+        "guardian_name": "Rana Testcase",
+        "by_guardian": True,
+        "home_branch": "WEST",
+    },
 ]
 
 
@@ -125,6 +149,75 @@ def _demo_patrons(actor: Actor) -> int:
             register(**fields, actor=actor, purpose="demo")
             made += 1
     return made
+
+
+def _demo_circulation(actor: Actor) -> int:
+    """A few loans and a hold for the synthetic patrons, so the desk and portal have something.
+
+    Made once (only while nothing is on loan), through the same services the
+    desk uses. Patron 29990003 keeps a reading history; the others' returned
+    loans forget them, as every loan does by default.
+    """
+    from shelfguard.circulation import services as circ
+    from shelfguard.circulation.models import Loan
+    from shelfguard.patrons.services import find_by_card
+
+    if Loan.objects.exists():
+        return 0
+    done = 0
+    available = Item.objects.filter(branch__code="MAIN", status="available").order_by("barcode")
+    barcodes = list(available.values_list("barcode", flat=True)[:6])
+    plan = [("29990001", barcodes[0:2]), ("29990003", barcodes[2:4])]
+    for card, items in plan:
+        patron = find_by_card(card)
+        for barcode in items:
+            circ.checkout(patron, barcode, branch="MAIN", actor=actor, purpose="demo")
+            done += 1
+    # One returned loan each: 29990003's stays in their history, 29990001's forgets them.
+    for barcode in (barcodes[0], barcodes[2]):
+        circ.checkin(barcode, branch="MAIN", actor=actor, purpose="demo")
+    taken = Item.objects.filter(barcode=barcodes[1]).values_list("record_id", flat=True).first()
+    circ.place_hold(
+        find_by_card("29990002"), record=taken, pickup_branch="EAST", actor=actor, purpose="demo"
+    )
+    return done + 1
+
+
+DEMO_PORTAL_CARD = "29990001"
+
+
+def _demo_portal_password(actor: Actor) -> str:
+    """Give one synthetic patron a portal password (once); returns it, or "" if already set."""
+    from shelfguard.patrons.services import find_by_card
+    from shelfguard.portal import services as portal
+
+    patron = find_by_card(DEMO_PORTAL_CARD)
+    if patron is None or portal.has_password(patron):
+        return ""
+    password = _demo_password(DEMO_PORTAL_CARD)
+    portal.set_password(patron, password, actor=actor, purpose="demo")
+    fd = os.open(credentials_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(
+            f"portal patron\n  card number:     {DEMO_PORTAL_CARD}\n  password:        {password}\n\n"
+        )
+    return password
+
+
+def _portal_notice(password: str, port: int) -> str:
+    lines = [
+        "",
+        "Patron portal",
+        f"  Sign in:           http://127.0.0.1:{port}/account/login/",
+        f"  Card number:       {DEMO_PORTAL_CARD}",
+    ]
+    if password:
+        lines.append(f"  Password:          {password}")
+    else:
+        lines.append(f"  Password:          as recorded in {credentials_path()}")
+    lines.append("")
+    return "\n".join(lines)
 
 
 # --- demo staff ----------------------------------------------------------------
