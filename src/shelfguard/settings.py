@@ -85,8 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "shelfguard.accounts.middleware.StaffSessionMiddleware",
-    "shelfguard.staff.middleware.NoStoreMiddleware",
-    "shelfguard.portal.middleware.PortalNoStoreMiddleware",
+    "shelfguard.core.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
