@@ -14,24 +14,33 @@ time django-otp would read, so tests and timeouts agree. Each code works
 once: a code's time step must be later than the last one accepted.
 Recovery codes are stored only as keyed hashes; each matches once and is
 then deleted.
+
+When a staff member's authenticators are all removed (a second-factor reset,
+or a pending one dropped for a passkey), their data key is destroyed in the
+keystore once the removal has committed (`_destroy_totp_keys_on_commit`):
+copies of the sealed secrets in backups then stay unreadable for good. A
+rolled-back removal keeps the key, so the devices it restores still work.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import logging
 import os
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, router, transaction
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from shelfguard.accounts.models import Passkey, SealedTOTPDevice, StaffUser
 from shelfguard.accounts.tokens import clean_code, keyed_hash, new_code
-from shelfguard.vault import keystore, sealing
+from shelfguard.vault import VaultError, keystore, sealing
 
+logger = logging.getLogger(__name__)
 # The device model used for authenticator apps (the secret is sealed).
 TOTPDevice = SealedTOTPDevice
 
@@ -269,9 +278,60 @@ def recovery_codes_left(staff: StaffUser) -> int:
     return StaticToken.objects.filter(device__user=staff, device__confirmed=True).count()
 
 
-def remove_all(staff: StaffUser) -> int:
-    """Remove every authenticator, passkey and recovery code of `staff`; returns how many devices."""
+def _destroy_totp_keys(staff_id: int, key_ids: list[str]) -> None:
+    """Destroy data keys no authenticator uses any more (runs after the removal committed).
+
+    A key some device row still names (a re-enrolment that picked it up in
+    the meantime) is left alone. A failure is logged, not raised: the
+    removal has committed already, and the key, which nothing uses, can be
+    destroyed later by its id.
+    """
+    for key_id in key_ids:
+        if TOTPDevice.objects.filter(key_id=key_id).exists():
+            continue
+        try:
+            keystore.destroy_data_key(key_id, owner=_owner(staff_id))
+        except (VaultError, DatabaseError, OSError):
+            logger.exception(
+                "could not destroy the unused authenticator data key %s of staff %s; "
+                "destroy it again by its id",
+                key_id,
+                staff_id,
+            )
+
+
+def _destroy_totp_keys_on_commit(staff: StaffUser, devices) -> None:
+    """Destroy the data keys of `devices` (about to be deleted) once the deletion commits.
+
+    Call inside the transaction that deletes them: a rollback drops the
+    callback, and the key stays for the devices it brings back.
+    """
+    key_ids = sorted({k for k in devices.exclude(key_id="").values_list("key_id", flat=True)})
+    if key_ids:
+        transaction.on_commit(
+            functools.partial(_destroy_totp_keys, staff.pk, key_ids),
+            using=router.db_for_write(TOTPDevice),
+        )
+
+
+def remove_pending_totp(staff: StaffUser) -> int:
+    """Drop `staff`'s unconfirmed authenticators; their key goes once no device uses it."""
     with transaction.atomic():
+        pending = TOTPDevice.objects.filter(user=staff, confirmed=False)
+        if not TOTPDevice.objects.filter(user=staff, confirmed=True).exists():
+            _destroy_totp_keys_on_commit(staff, pending)
+        removed, _ = pending.delete()
+    return removed
+
+
+def remove_all(staff: StaffUser) -> int:
+    """Remove every authenticator, passkey and recovery code of `staff`; returns how many devices.
+
+    The data key that sealed their authenticator secrets is destroyed after
+    the caller's transaction commits (kept if it rolls back).
+    """
+    with transaction.atomic():
+        _destroy_totp_keys_on_commit(staff, TOTPDevice.objects.filter(user=staff))
         devices = TOTPDevice.objects.filter(user=staff).count()
         devices += Passkey.objects.filter(user=staff).count()
         devices += StaticDevice.objects.filter(user=staff).count()

@@ -149,6 +149,13 @@ def forget_challenges(state: MutableMapping) -> None:
     state.pop(_STATE, None)
 
 
+def discard_challenge(state: MutableMapping, kind: str) -> None:
+    """Drop the pending challenge of `kind` unused (an attempt failed before it was looked at)."""
+    ceremonies = dict(state.get(_STATE) or {})
+    if ceremonies.pop(kind, None) is not None:
+        state[_STATE] = ceremonies
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 

@@ -230,7 +230,7 @@ def finish_passkey_enrolment(
 
     def enrolled(passkey) -> None:
         EnrolmentCode.objects.filter(staff=staff, used_at__isnull=True).update(used_at=clock.now())
-        mfa.TOTPDevice.objects.filter(user=staff, confirmed=False).delete()
+        mfa.remove_pending_totp(staff)
         codes.extend(mfa.new_recovery_codes(staff))
         ledger.append(
             actor=staff_actor(staff, channel),
@@ -278,6 +278,8 @@ def reauthenticate(
     or the passkeys. Failures count like failed sign-ins. Returns the device
     (authenticator, recovery codes or passkey) that confirmed it.
     """
+    from shelfguard.accounts import passkeys
+
     account = staff.username
     _throttled(account, source)
     if (
@@ -285,10 +287,11 @@ def reauthenticate(
         or len(password) > passwords.MAX_LENGTH * 4
         or not staff.check_password(password)
     ):
+        if response and state is not None:
+            # A challenge serves one attempt, whatever fails first.
+            passkeys.discard_challenge(state, passkeys.AUTHENTICATE)
         raise _fail(account, source, staff, channel)
     if response and rp is not None and state is not None:
-        from shelfguard.accounts import passkeys
-
         try:
             return passkeys.finish_authentication(
                 staff,
@@ -314,18 +317,25 @@ def change_password(
     keep_session: str | None,
     source: str,
     channel: str = "web",
+    response: str = "",
+    rp=None,
+    state=None,
 ) -> int:
     """Change one's own password after re-authenticating; ends every other session.
 
-    Returns how many other sessions ended. The new password must meet the
-    rules (the reasons are raised as `AccountError`).
+    The second factor is `code` (authenticator or recovery code) or a
+    passkey's answer (`response`, with `rp` and `state` as for
+    `reauthenticate`). Returns how many other sessions ended. The new
+    password must meet the rules (the reasons are raised as `AccountError`).
     """
     reasons = passwords.problems(new, second_factor=True, username=staff.username)
     if new != new_again:
         reasons.append(_("The two new passwords differ."))
     if reasons:
         raise AccountError(" ".join(reasons))
-    reauthenticate(staff, current, code, source=source, channel=channel)
+    reauthenticate(
+        staff, current, code, source=source, channel=channel, response=response, rp=rp, state=state
+    )
     with transaction.atomic():
         staff.set_password(new)
         staff.save(update_fields=["password"])
@@ -340,10 +350,24 @@ def change_password(
 
 
 def replace_recovery_codes(
-    staff: StaffUser, *, password: str, code: str, source: str, channel: str = "web"
+    staff: StaffUser,
+    *,
+    password: str,
+    code: str,
+    source: str,
+    channel: str = "web",
+    response: str = "",
+    rp=None,
+    state=None,
 ) -> list[str]:
-    """New recovery codes (the old ones stop working) after re-authenticating."""
-    reauthenticate(staff, password, code, source=source, channel=channel)
+    """New recovery codes (the old ones stop working) after re-authenticating.
+
+    The second factor is a code or a passkey's answer, as for `change_password`:
+    a staff member with only a passkey need not spend a recovery code on it.
+    """
+    reauthenticate(
+        staff, password, code, source=source, channel=channel, response=response, rp=rp, state=state
+    )
     with transaction.atomic():
         codes = mfa.new_recovery_codes(staff)
         ledger.append(

@@ -81,8 +81,29 @@ class EndSessionForm(forms.Form):
     session = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
+# A WebAuthn answer in JSON is a few hundred to a few thousand characters.
+_CREDENTIAL_MAX = 32_000
+
+
+class _AnswerInput(forms.HiddenInput):
+    """A hidden field for a passkey's answer that is never sent back filled in.
+
+    An answer serves one challenge: re-showing a refused form with it would
+    only send a stale answer again, in place of a code typed next time.
+    """
+
+    def format_value(self, value):
+        return None
+
+
 class ReauthFields(forms.Form):
-    """Asked again before a security change, so an unattended session is not enough."""
+    """Asked again before a security change, so an unattended session is not enough.
+
+    With `passkey=True` (the staff member has a passkey) the code may be left
+    empty and the passkey's answer, put into the hidden `reauth_credential`
+    by passkeys.js, confirms instead; one of the two is needed. Without it
+    the form asks for a code, as before.
+    """
 
     current_password = forms.CharField(
         label=_("Your current password"),
@@ -97,6 +118,27 @@ class ReauthFields(forms.Form):
             attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
         ),
     )
+    reauth_credential = forms.CharField(
+        max_length=_CREDENTIAL_MAX, required=False, widget=_AnswerInput
+    )
+
+    def __init__(self, *args, passkey: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passkey = passkey
+        if passkey:
+            self.fields["code"].required = False
+            self.fields["code"].help_text = _(
+                "Leave empty to confirm with one of your passkeys instead."
+            )
+        else:
+            del self.fields["reauth_credential"]
+
+    def clean(self):
+        data = super().clean()
+        if self.passkey and not data.get("code") and not data.get("reauth_credential"):
+            self.add_error("code", _("Enter a code, or confirm with your passkey."))
+        data.setdefault("reauth_credential", "")
+        return data
 
 
 class PasswordChangeForm(ReauthFields):
@@ -124,9 +166,6 @@ class RecoveryCodesForm(ReauthFields):
 
 # --- passkeys ----------------------------------------------------------------------------
 
-# A WebAuthn answer in JSON is a few hundred to a few thousand characters.
-_CREDENTIAL_MAX = 32_000
-
 
 class PasskeyCredentialForm(forms.Form):
     """The browser's answer to a passkey ceremony, filled in by passkeys.js."""
@@ -152,7 +191,7 @@ class _PasskeyReauthFields(forms.Form):
         ),
     )
     reauth_credential = forms.CharField(
-        max_length=_CREDENTIAL_MAX, required=False, widget=forms.HiddenInput
+        max_length=_CREDENTIAL_MAX, required=False, widget=_AnswerInput
     )
 
 

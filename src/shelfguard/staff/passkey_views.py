@@ -174,7 +174,12 @@ def list_view(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @require_POST
 def reauth_options(request: HttpRequest) -> HttpResponse:
-    """Assertion options for re-authenticating with a passkey (add or remove)."""
+    """Assertion options for re-authenticating with a passkey.
+
+    For every security change that asks again: adding or removing a
+    passkey, changing the password (`views.password_view`) and making new
+    recovery codes (`views.recovery_codes_view`).
+    """
     try:
         return _options(
             passkeys.begin_authentication(request.user, rp=_rp(request), state=request.session)

@@ -242,12 +242,32 @@ def sessions_view(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/sessions.html", {"rows": rows})
 
 
+def _passkey_answer(request: HttpRequest, data: dict) -> dict:
+    """The re-authentication arguments for a passkey's answer (empty answer: a code is used).
+
+    The challenge was issued by `passkey_views.reauth_options` into this
+    session, for this host.
+    """
+    return {
+        "response": data.get("reauth_credential") or "",
+        "rp": passkeys.RelyingParty.for_request(request),
+        "state": request.session,
+    }
+
+
+def _missing(has_passkeys: bool) -> str:
+    if has_passkeys:
+        return _("Enter your password, and a code or use a passkey.")
+    return _("Fill in every field.")
+
+
 @staff_required
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def password_view(request: HttpRequest) -> HttpResponse:
     error = notice = ""
-    form = PasswordChangeForm(request.POST or None)
+    has_passkeys = passkeys.has_passkeys(request.user)
+    form = PasswordChangeForm(request.POST or None, passkey=has_passkeys)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -259,6 +279,7 @@ def password_view(request: HttpRequest) -> HttpResponse:
                 code=data["code"],
                 keep_session=request.session.session_key,
                 source=source_of(request),
+                **_passkey_answer(request, data),
             )
         except (signin.SignInFailed, services.AccountError) as exc:
             error = str(exc)
@@ -268,10 +289,11 @@ def password_view(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, request.user)
             sessions.rekey(request.staff_session, request.session.session_key)
             notice = _("Your password is changed. Sessions ended elsewhere: %(n)d.") % {"n": ended}
-            form = PasswordChangeForm()
+            form = PasswordChangeForm(passkey=has_passkeys)
     elif request.method == "POST":
-        error = _("Fill in every field.")
-    return render(request, "staff/password.html", {"form": form, "error": error, "notice": notice})
+        error = _missing(has_passkeys)
+    context = {"form": form, "error": error, "notice": notice, "has_passkeys": has_passkeys}
+    return render(request, "staff/password.html", context)
 
 
 @staff_required
@@ -279,22 +301,30 @@ def password_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     error = ""
-    form = RecoveryCodesForm(request.POST or None)
+    has_passkeys = passkeys.has_passkeys(request.user)
+    form = RecoveryCodesForm(request.POST or None, passkey=has_passkeys)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
             codes = signin.replace_recovery_codes(
                 request.user,
-                password=form.cleaned_data["current_password"],
-                code=form.cleaned_data["code"],
+                password=data["current_password"],
+                code=data["code"],
                 source=source_of(request),
+                **_passkey_answer(request, data),
             )
         except signin.SignInFailed as exc:
             error = str(exc)
         else:
             return render(request, "staff/recovery_codes.html", {"codes": codes, "replaced": True})
     elif request.method == "POST":
-        error = _("Fill in every field.")
-    context = {"form": form, "error": error, "left": mfa.recovery_codes_left(request.user)}
+        error = _missing(has_passkeys)
+    context = {
+        "form": form,
+        "error": error,
+        "left": mfa.recovery_codes_left(request.user),
+        "has_passkeys": has_passkeys,
+    }
     return render(request, "staff/recovery_codes_new.html", context)
 
 

@@ -6,6 +6,10 @@
  * form's hidden "credential" (or "reauth_credential") field and the form is
  * submitted normally. Without WebAuthn support nothing changes: the passkey
  * parts stay hidden and the code forms work as before.
+ *
+ * A "reauth" form (removing a passkey, changing the password, new recovery
+ * codes) asks the passkey only when the code box is empty; a submit button
+ * marked data-passkey-use empties the code box first, so it always does.
  */
 (function () {
   "use strict";
@@ -140,7 +144,11 @@
       });
     },
     reauth: function (form) {
-      if (!codeEmpty(form)) { return Promise.resolve(); }
+      if (!codeEmpty(form)) {
+        // A code confirms this time: no answer from an earlier try goes with it.
+        setField(form, "reauth_credential", "");
+        return Promise.resolve();
+      }
       return assertion(form.dataset.optionsUrl, form).then(function (answer) {
         setField(form, "reauth_credential", answer);
       });
@@ -170,6 +178,14 @@
     var step = steps[form.dataset.passkey];
     if (!step) { return; }
     var busy = false;
+    form.querySelectorAll("[data-passkey-use]").forEach(function (button) {
+      // Runs before the submit event: the code box is emptied, so the passkey is asked.
+      button.addEventListener("click", function () {
+        if (busy) { return; }
+        var code = form.querySelector("input[name=code]");
+        if (code) { code.value = ""; }
+      });
+    });
     form.addEventListener("submit", function (event) {
       if (form.dataset.passkeyDone === "1") { return; }
       event.preventDefault();
