@@ -26,6 +26,7 @@ _COMMANDS = {
     "reindex": "rebuild the catalogue search index",
     "patron": "import, register, show or erase patrons; portal passwords",
     "circ": "loan rules, calendars, lending and holds; notice and hold-expiry jobs",
+    "token": "create, list or revoke staff API tokens",
     "privacy": "print the data-classification register (record of processing)",
     "audit": "verify, checkpoint, query or prune the access ledger",
     "keys": "show key status, rotate the master key or the blind-index key",

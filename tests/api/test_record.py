@@ -72,7 +72,10 @@ def test_record_never_shows_barcodes(client, db):
 def test_unknown_record_is_a_json_404(client, db):
     response = client.get("/api/v1/records/nothing-here")
     assert response.status_code == 404
-    assert response.json() == {"detail": "There is no record with this control number."}
+    assert response.json() == {
+        "code": "not_found",
+        "detail": "There is no record with this control number.",
+    }
 
 
 def test_control_number_with_a_nul_is_a_404(client, db):
@@ -84,3 +87,18 @@ def test_control_numbers_with_slashes_are_found(client, db):
     response = client.get("/api/v1/records/ocm%2012/34")
     assert response.status_code == 200
     assert response.json()["title"] == "Odd numbering"
+
+
+def test_control_number_with_a_line_break_is_a_json_404(client, db):
+    # Found by the Schemathesis run: no URL matched, so the site's HTML page answered.
+    response = client.get("/api/v1/records/a%0Ab")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_unknown_api_address_is_a_json_404(client, db):
+    for path in ("/api/v1/nothing", "/api/v1/records/", "/api/v1/items/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["code"] == "not_found"
+        assert "Set-Cookie" not in response.headers

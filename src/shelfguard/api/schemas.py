@@ -1,8 +1,9 @@
-"""What the public JSON API accepts and returns.
+"""What the JSON API accepts and returns.
 
-Only catalogue data goes out: titles, holdings and their availability.
-Barcodes stay inside the library (they are what a patron's loan is keyed
-on), and nothing here names or counts a person.
+The public endpoints give out catalogue data only: titles, holdings and
+their availability. Barcodes stay inside the library (they are what a
+patron's loan is keyed on) and appear only in answers to staff tokens; no
+answer names or counts a person.
 """
 
 from __future__ import annotations
@@ -93,5 +94,31 @@ class RecordOut(Schema):
     holdings: list[BranchHoldingsOut]
 
 
-class ErrorOut(Schema):
-    detail: str
+class ProblemOut(Schema):
+    """Every error answer: a stable code for programs, a message for people."""
+
+    code: str = Field(
+        description=(
+            "not_authenticated, throttled, scope_missing, permission_denied, not_found, "
+            "invalid_request, or a refusal code of the service called."
+        ),
+        examples=["scope_missing"],
+    )
+    detail: str = Field(description="What went wrong, for a person to read.")
+
+
+class ItemDetailOut(Schema):
+    """One item as the desk sees it; never anything about who borrowed it."""
+
+    barcode: str
+    control_number: str = Field(description="The record's control number (MARC 001).")
+    title: str
+    branch_code: str
+    status: str = Field(
+        description=(
+            "available, on_loan, in_transit, on_hold_shelf, lost, damaged, missing or withdrawn."
+        )
+    )
+    item_type: str = Field(description="Item type code, e.g. book or dvd.")
+    call_number: str
+    location: str
