@@ -114,7 +114,7 @@ def _unquote(line: str) -> str:
 
 
 def _read_po(path: Path) -> list[dict]:
-    """Entries of a .po file: flags, msgid, msgid_plural, msgstr / msgstr[n]."""
+    """Entries of a .po file: flags, msgctxt, msgid, msgid_plural, msgstr / msgstr[n]."""
     entries = []
     for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
         entry: dict = {"flags": set(), "msgstr": {}}
@@ -126,6 +126,9 @@ def _read_po(path: Path) -> list[dict]:
                 entry["obsolete"] = True
             elif line.startswith("#"):
                 continue
+            elif line.startswith("msgctxt "):
+                field = "msgctxt"
+                entry[field] = _unquote(line)
             elif line.startswith("msgid_plural "):
                 field = "msgid_plural"
                 entry[field] = _unquote(line)
@@ -195,6 +198,8 @@ def test_compiled_catalogue_matches_the_po(po_entries):
     for entry in po_entries[1:]:
         if "msgid_plural" in entry:
             got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], 1)
+        elif "msgctxt" in entry:
+            got = compiled.pgettext(entry["msgctxt"], entry["msgid"])
         else:
             got = compiled.gettext(entry["msgid"])
         if got != entry["msgstr"][0]:

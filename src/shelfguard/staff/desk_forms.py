@@ -16,6 +16,7 @@ import unicodedata
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from shelfguard.core.models import Branch
 from shelfguard.patrons import register as reg
@@ -29,7 +30,7 @@ NOTE_MAX = 120
 # privacy officer); a field missing here falls back to that label.
 FIELD_LABELS = {
     "card_number": _("Library card number"),
-    "name": _("Name"),
+    "name": pgettext_lazy("a person's name", "Name"),
     "email": _("E-mail address"),
     "phone": _("Telephone"),
     "address": _("Postal address"),
