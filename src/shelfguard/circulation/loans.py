@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -19,7 +21,7 @@ from django.utils.translation import gettext as _
 from shelfguard.catalog.models import Item, ItemStatus
 from shelfguard.circulation import access, holds, stats
 from shelfguard.circulation import errors as e
-from shelfguard.circulation.calendar import calendar_for
+from shelfguard.circulation.calendar import Calendar, calendar_for
 from shelfguard.circulation.common import branch_of, entry, lock_item, patron_id_of
 from shelfguard.circulation.models import (
     ACTIVE_HOLD_STATUSES,
@@ -36,6 +38,61 @@ from shelfguard.core import clock
 from shelfguard.core.actors import Actor
 from shelfguard.core.models import Branch
 from shelfguard.patrons.models import Patron
+
+#: How far back an action may be dated (`at=`), unless `[circulation] offline_window_days` says.
+DEFAULT_BACKDATE_DAYS = 30
+
+
+def backdate_window() -> dt.timedelta:
+    """How old an `at=` moment may be: `[circulation] offline_window_days` (default 30 days)."""
+    section = getattr(settings, "CONFIG", {}).get("circulation", {})
+    days = (
+        section.get("offline_window_days", DEFAULT_BACKDATE_DAYS)
+        if isinstance(section, dict)
+        else DEFAULT_BACKDATE_DAYS
+    )
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ImproperlyConfigured(
+            "[circulation] offline_window_days in shelfguard.toml must be a whole number ≥ 1, "
+            f"not {days!r}."
+        )
+    return dt.timedelta(days=days)
+
+
+def checked_moment(at: dt.datetime | None) -> dt.datetime | None:
+    """`at` if it may date an action (aware, not in the future, inside the window), else raise."""
+    if at is None:
+        return None
+    if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise e.CirculationError(e.INVALID, _("The time of the action needs a time zone."))
+    now = clock.now()
+    if at > now:
+        raise e.CirculationError(e.INVALID, _("The time of the action is in the future."))
+    window = backdate_window()
+    if at < now - window:
+        raise e.CirculationError(
+            e.INVALID,
+            _("The action is older than %(n)d days, the most that may be back-dated.")
+            % {"n": window.days},
+        )
+    return at
+
+
+def _calendar_and_day(desk: Branch, moment: dt.datetime | None) -> tuple[Calendar, dt.date]:
+    """The branch calendar and the local date of the action (today, or the back-dated day)."""
+    calendar = calendar_for(desk)
+    if moment is None:
+        return calendar, calendar.today()
+    day = calendar.today(moment)
+    if day < calendar.today():
+        # Closed days are read from the day of the action, so a back-dated due date is right.
+        calendar = calendar_for(desk, start=day)
+    return calendar, day
+
+
+def _when(moment: dt.datetime | None, day: dt.date) -> dict:
+    """Ledger detail for a back-dated action: the local day it happened (never the time)."""
+    return {"on": day.isoformat()} if moment is not None else {}
 
 
 @dataclass(frozen=True)
@@ -54,15 +111,21 @@ def checkout(
     branch: Branch | str | int,
     actor: Actor,
     purpose: str,
+    at: dt.datetime | None = None,
 ) -> CheckoutResult:
-    """Lend the item to the patron at `branch`, or raise `CirculationError` saying why not."""
+    """Lend the item to the patron at `branch`, or raise `CirculationError` saying why not.
+
+    `at` back-dates the loan (offline upload): the loan day and the due date
+    count from it. It must be aware, not in the future and within
+    `backdate_window()`.
+    """
     pk = patron_id_of(patron)
+    moment = checked_moment(at)
     desk = branch_of(branch)
     access.authorise(actor, access.LOAN, purpose=purpose, branch=desk)
     with transaction.atomic():
         item = lock_item(barcode)
-        calendar = calendar_for(desk)
-        today = calendar.today()
+        calendar, today = _calendar_and_day(desk, moment)
         current = standing(pk, today=today)
         verdict = may_borrow(pk, item, desk, today=today, calendar=calendar, current=current)
         verdict.refuse()
@@ -106,7 +169,7 @@ def checkout(
             patron_category=current.category_code,
             age_band=band,
         )
-        entry(actor, "checkout", purpose=purpose, patron_id=pk, branch=desk)
+        entry(actor, "checkout", purpose=purpose, patron_id=pk, branch=desk, **_when(moment, today))
     return CheckoutResult(
         loan=loan,
         due_on=loan.due_on,
@@ -158,29 +221,42 @@ def _end_loan(loan: Loan, *, outcome: str, today: dt.date, branch: Branch) -> tu
 
 
 def _open_loan(item: Item) -> Loan | None:
-    return (
-        Loan.objects.select_for_update(of=("self",))
-        .filter(item=item, outcome=LoanOutcome.OPEN)
-        .first()
+    # At most one open loan per item (a constraint), so no ORDER BY: `first()`
+    # would add one, and sorting costs more than the indexed look-up itself.
+    found = list(
+        Loan.objects.select_for_update(of=("self",)).filter(item=item, outcome=LoanOutcome.OPEN)[:1]
     )
+    return found[0] if found else None
 
 
 def checkin(
-    barcode: str, *, branch: Branch | str | int, actor: Actor, purpose: str
+    barcode: str,
+    *,
+    branch: Branch | str | int,
+    actor: Actor,
+    purpose: str,
+    at: dt.datetime | None = None,
 ) -> CheckinResult:
     """Take an item back at any branch; route it to a hold, home, or in transit.
 
     Also what the desk does with an item that is not on loan (arriving in
     transit, found after being missing, or scanned from the shelf to trap
     a hold).
+
+    `at` back-dates the return (offline upload): lateness counts to that day.
+    A return dated before the day the open loan began is refused.
     """
+    moment = checked_moment(at)
     desk = branch_of(branch)
     access.authorise(actor, access.LOAN, purpose=purpose, branch=desk)
     with transaction.atomic():
         item = lock_item(barcode)
-        calendar = calendar_for(desk)
-        today = calendar.today()
+        calendar, today = _calendar_and_day(desk, moment)
         loan = _open_loan(item)
+        if loan is not None and loan.loaned_on > today:
+            raise e.CirculationError(
+                e.INVALID, _("The item was lent after the time given for this return.")
+            )
         borrower = loan.patron_id if loan else None
         charge = late = 0
         kept = False
@@ -207,6 +283,7 @@ def checkin(
             patron_id=borrower,
             branch=desk,
             on_loan=loan is not None,
+            **_when(moment, today),
         )
     return CheckinResult(
         was_on_loan=loan is not None,
@@ -224,12 +301,15 @@ def renew(
     purpose: str,
     patron: Patron | int | None = None,
     branch: Branch | str | int | None = None,
+    at: dt.datetime | None = None,
 ) -> Loan:
     """Renew an open loan: refused while another patron waits for the title, or at the limit.
 
     The new due date counts from today (never earlier than the old one), on
-    the calendar of `branch` (default: the branch that lent it).
+    the calendar of `branch` (default: the branch that lent it). `at`
+    back-dates the renewal (offline upload): the new due date counts from it.
     """
+    moment = checked_moment(at)
     with transaction.atomic():
         item = lock_item(barcode)
         loan = _open_loan(item)
@@ -246,8 +326,11 @@ def renew(
         if patron is not None and patron_id_of(patron) != loan.patron_id:
             raise e.CirculationError(e.NOT_YOURS, _("This item is on loan to another patron."))
         desk = branch_of(branch if branch is not None else loan.branch_id)
-        calendar = calendar_for(desk)
-        today = calendar.today()
+        calendar, today = _calendar_and_day(desk, moment)
+        if loan.loaned_on > today:
+            raise e.CirculationError(
+                e.INVALID, _("The item was lent after the time given for this renewal.")
+            )
         current = standing(loan.patron_id, today=today)
         if current.blocks:
             raise e.CirculationError(e.PATRON_BLOCKED, " ".join(r for _c, r in current.blocks))
@@ -279,7 +362,14 @@ def renew(
             patron_category=loan.patron_category,
             age_band=loan.age_band,
         )
-        entry(actor, "renew", purpose=purpose, patron_id=loan.patron_id, branch=desk)
+        entry(
+            actor,
+            "renew",
+            purpose=purpose,
+            patron_id=loan.patron_id,
+            branch=desk,
+            **_when(moment, today),
+        )
     return loan
 
 

@@ -309,3 +309,21 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} notice for patron {self.patron_id}"
+
+
+class OfflineTransaction(models.Model):
+    """A line of an offline upload already dealt with (applied or refused), so it is not redone.
+
+    Only a keyed hash of the line (HMAC under the index key: neither the card
+    number nor the barcode can be read or guessed from it without the key)
+    and the day the row may go (a day, never a time: nothing here to match
+    against a ledger entry). Rows are deleted once the line is older than
+    the back-dating window, after which the line would be refused anyway.
+    """
+
+    digest = models.BinaryField(max_length=32, unique=True)
+    applied = models.BooleanField(default=True)
+    expires_on = models.DateField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"offline line {self.pk}"

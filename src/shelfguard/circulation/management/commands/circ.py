@@ -55,7 +55,7 @@ class Command(BaseCommand):
         top = parser.add_subparsers(
             dest="area",
             required=True,
-            metavar="{policy,calendar,checkout,checkin,renew,hold,notices,holds}",
+            metavar="{policy,calendar,checkout,checkin,renew,apply,hold,notices,holds}",
         )
 
         policy = top.add_parser("policy", help="list or set loan rules").add_subparsers(
@@ -135,6 +135,26 @@ class Command(BaseCommand):
         again.add_argument("barcode")
         again.add_argument("--branch")
         _json_flag(again)
+
+        upload = top.add_parser(
+            "apply",
+            help="apply an offline file of checkouts, checkins and renewals",
+            description="Apply transactions recorded while the network was down, in time "
+            "order, back-dated. CSV lines: timestamp,action,patron_card,item_barcode,branch "
+            "(action: checkout, checkin or renew). Every line is checked first: if any is "
+            "invalid nothing is applied. Lines already applied (or refused) by an earlier "
+            "upload are skipped.",
+        )
+        upload.add_argument("file", help="the CSV file (UTF-8, a header line is optional)")
+        upload.add_argument(
+            "--dry-run", action="store_true", help="check the file and report; change nothing"
+        )
+        upload.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="apply the valid lines even when some are invalid",
+        )
+        _json_flag(upload)
 
         hold = top.add_parser("hold", help="place or cancel a hold, show a title's queue")
         hactions = hold.add_subparsers(dest="action", required=True, metavar="{place,cancel,queue}")
@@ -327,6 +347,57 @@ class Command(BaseCommand):
             {"loan": loan.pk, "due_on": loan.due_on.isoformat(), "renewals": loan.renewals},
             f"Renewed; due on {loan.due_on.isoformat()}.",
         )
+
+    def _apply(self, **options):
+        from shelfguard.circulation import offline
+        from shelfguard.core import progress
+
+        purpose = offline.PURPOSE if self.purpose == CLI_PURPOSE else self.purpose
+        try:
+            handle = open(options["file"], encoding="utf-8-sig", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"Cannot read {options['file']}: {exc.strerror}.") from None
+        with (
+            handle,
+            progress.count_progress(None, "Applying", progress.wanted(self.as_json)) as bar,
+        ):
+
+            def on_start(total: int) -> None:
+                if bar is not None:
+                    bar.update(bar.task_ids[0], total=total)
+
+            def on_line() -> None:
+                if bar is not None:
+                    bar.advance(bar.task_ids[0])
+
+            try:
+                report = offline.apply(
+                    handle,
+                    actor=self.actor,
+                    purpose=purpose,
+                    dry_run=options["dry_run"],
+                    skip_invalid=options["skip_invalid"],
+                    on_start=on_start,
+                    on_line=on_line,
+                )
+            except UnicodeDecodeError:
+                raise CommandError("The file is not UTF-8 text.") from None
+            except offline.InvalidUpload as exc:
+                self._emit_upload(exc.report)
+                raise CommandError(str(exc)) from None
+        self._emit_upload(report)
+
+    def _emit_upload(self, report) -> None:
+        data = report.as_dict()
+        verb = "Would apply" if report.dry_run else "Applied"
+        summary = (
+            f"{verb} {report.applied} of {report.lines} line(s); refused {report.refused}, "
+            f"skipped {report.skipped}, invalid {report.invalid}."
+        )
+        lines = [summary]
+        for p in data["problems"]:
+            lines.append(f"line {p['line']}: {p['outcome']} ({p['code']}): {p['reason']}")
+        self._emit(data, "\n".join(lines))
 
     def _hold(self, action: str, **options):
         if action == "place":
