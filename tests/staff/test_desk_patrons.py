@@ -90,7 +90,11 @@ def text(response) -> str:
 
 
 def test_every_desk_patron_page_declares_its_permission():
-    access = {p.name: p.callback.staff_access for p in desk_urls.urlpatterns}
+    access = {
+        p.name: p.callback.staff_access
+        for p in desk_urls.urlpatterns
+        if p.name.startswith("desk_patron")
+    }
     assert access == {
         "desk_patron_find": "patron.view_status",
         "desk_patron_register": "patron.register",
