@@ -131,3 +131,30 @@ def _english_after_each_test() -> Iterator[None]:
     from django.utils import translation
 
     translation.deactivate()
+
+
+def restore_shipped_rows(using: str = "default") -> None:
+    """Put back the rows data migrations ship (roles, the default loan rule).
+
+    A transactional test without `available_apps` ends by flushing every
+    table, data-migration rows included, so a later committing test (the
+    browser tests) must not count on them being there. Each migration's own
+    function is run again; they only add what is missing.
+    """
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps as registry
+    from django.db import connections
+
+    # Every model, even while `available_apps` cuts the registry down for a test.
+    apps = SimpleNamespace(
+        get_model=lambda label, name: registry.all_models[label][name.lower()]
+    )
+    editor = SimpleNamespace(connection=connections[using])
+    for module, function in (
+        ("shelfguard.accounts.migrations.0002_shipped_roles", "add_roles"),
+        ("shelfguard.accounts.migrations.0003_more_permissions", "add"),
+        ("shelfguard.circulation.migrations.0002_default_policy", "add_default"),
+    ):
+        getattr(importlib.import_module(module), function)(apps, editor)

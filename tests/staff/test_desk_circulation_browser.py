@@ -9,16 +9,15 @@ scan is answered in place, without a page load.
 
 from __future__ import annotations
 
-import importlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from shelfguard.accounts.models import Role
 from shelfguard.patrons import services as patrons
 from shelfguard.vault.sealing import forget_cached_keys
 from tests.accounts.helpers import PASSWORD, device_of, make_staff, totp_code
+from tests.conftest import restore_shipped_rows
 from tests.patrons.conftest import DESK, adult_values
 from tests.staff.test_desk_patrons_browser import DESK_APPS
 
@@ -58,9 +57,7 @@ def _unseed() -> None:
 def desk_at_the_counter(transactional_db, settings):
     """A desk member, a patron and two copies, committed before Playwright's event loop starts."""
     settings.CONFIG = {}
-    shipped = importlib.import_module("shelfguard.accounts.migrations.0002_shipped_roles")
-    for spec in shipped.ROLES:
-        Role.objects.get_or_create(code=spec["code"], defaults=spec)
+    restore_shipped_rows()
     forget_cached_keys()
     staff = make_staff("desk", "circulation-desk")  # also the vault keys and the branches
     patrons.ensure_defaults()
