@@ -158,3 +158,15 @@ def restore_shipped_rows(using: str = "default") -> None:
         ("shelfguard.circulation.migrations.0002_default_policy", "add_default"),
     ):
         getattr(importlib.import_module(module), function)(apps, editor)
+
+
+@pytest.fixture(autouse=True)
+def _shipped_rows_in_committing_tests(request: pytest.FixtureRequest) -> None:
+    """Committing tests start with the shipped rows, whatever an earlier flush removed."""
+    marker = request.node.get_closest_marker("django_db")
+    committing = bool(marker and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if committing:
+        request.getfixturevalue("transactional_db")
+        restore_shipped_rows()
