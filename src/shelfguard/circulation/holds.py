@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Q, When
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from shelfguard.catalog.models import Item, ItemStatus, Record
 from shelfguard.circulation import access, config, notices, stats
 from shelfguard.circulation import errors as e
 from shelfguard.circulation.calendar import Calendar, calendar_for
-from shelfguard.circulation.common import branch_of, entry, lock_item, patron_id_of
+from shelfguard.circulation.common import _table, branch_of, entry, lock_item, patron_id_of
 from shelfguard.circulation.models import (
     ACTIVE_HOLD_STATUSES,
     Hold,
@@ -98,16 +98,32 @@ def route(
     skip_hold: int | None = None,
 ) -> Routing:
     """Send a copy that is at `branch` to the hold it fills, or home. Item must be locked."""
-    # One query: a hold this copy is already set aside for comes first, else
-    # the oldest waiting hold it can fill (a title hold, or one on this copy).
+    # One query (plain SQL: building the OR-ed conditions through the ORM cost
+    # more than running them, on every return): a hold this copy is already
+    # set aside for comes first, else the oldest waiting hold it can fill (a
+    # title hold, or one on this copy). Each branch of the OR has its index:
+    # (trapped_item, status), (record, status, placed_at) and item.
+    skip = "AND id <> %s " if skip_hold is not None else ""
     candidates = list(
-        Hold.objects.filter(
-            Q(trapped_item=item, status__in=(HoldStatus.IN_TRANSIT, HoldStatus.READY))
-            | Q(record_id=item.record_id, status=HoldStatus.WAITING, item__isnull=True)
-            | Q(item=item, status=HoldStatus.WAITING)
+        Hold.objects.raw(
+            f"SELECT * FROM {_table(Hold)} WHERE "
+            "((trapped_item_id = %s AND status IN (%s, %s)) "
+            "OR (record_id = %s AND status = %s AND item_id IS NULL) "
+            "OR (item_id = %s AND status = %s)) "
+            f"{skip}"
+            "ORDER BY CASE WHEN trapped_item_id = %s THEN 0 ELSE 1 END, placed_at, id LIMIT 1",
+            [
+                item.pk,
+                HoldStatus.IN_TRANSIT.value,
+                HoldStatus.READY.value,
+                item.record_id,
+                HoldStatus.WAITING.value,
+                item.pk,
+                HoldStatus.WAITING.value,
+                *([skip_hold] if skip_hold is not None else []),
+                item.pk,
+            ],
         )
-        .exclude(pk=skip_hold)
-        .order_by(Case(When(trapped_item=item, then=0), default=1), "placed_at", "id")[:1]
     )
     trapped = next((h for h in candidates if h.trapped_item_id == item.pk), None)
     hold = trapped

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
@@ -22,7 +22,7 @@ from shelfguard.catalog.models import Item, ItemStatus
 from shelfguard.circulation import access, holds, stats
 from shelfguard.circulation import errors as e
 from shelfguard.circulation.calendar import Calendar, calendar_for
-from shelfguard.circulation.common import branch_of, entry, lock_item, patron_id_of
+from shelfguard.circulation.common import _table, branch_of, entry, lock_item, patron_id_of
 from shelfguard.circulation.models import (
     ACTIVE_HOLD_STATUSES,
     Charge,
@@ -190,8 +190,10 @@ class CheckinResult:
     kept_link: bool = False
 
 
-def _end_loan(loan: Loan, *, outcome: str, today: dt.date, branch: Branch) -> tuple[int, bool]:
-    """Close the loan; return (charge in cents, whether the patron link was kept)."""
+def _end_loan(
+    loan: Loan, item: Item, *, outcome: str, today: dt.date, branch: Branch
+) -> tuple[int, bool]:
+    """Close the loan of `item` (locked); return (charge in cents, whether the link was kept)."""
     charge_cents = 0
     patron_id = loan.patron_id
     if outcome == LoanOutcome.RETURNED and patron_id is not None and today > loan.due_on:
@@ -199,10 +201,7 @@ def _end_loan(loan: Loan, *, outcome: str, today: dt.date, branch: Branch) -> tu
         category_id = (
             Patron.objects.filter(pk=patron_id).values_list("category_id", flat=True).first()
         )
-        item_type_id = (
-            Item.objects.filter(pk=loan.item_id).values_list("item_type_id", flat=True).first()
-        )
-        policy = policy_for(category_id, item_type_id, loan.branch_id)
+        policy = policy_for(category_id, item.item_type_id, loan.branch_id)
         if policy.charges_apply and late > policy.grace_days and policy.daily_charge_cents:
             charge_cents = late * policy.daily_charge_cents
             if policy.max_charge_cents:
@@ -221,10 +220,17 @@ def _end_loan(loan: Loan, *, outcome: str, today: dt.date, branch: Branch) -> tu
 
 
 def _open_loan(item: Item) -> Loan | None:
-    # At most one open loan per item (a constraint), so no ORDER BY: `first()`
-    # would add one, and sorting costs more than the indexed look-up itself.
+    """The item's open loan, locked (on PostgreSQL) for the rest of the transaction.
+
+    Plain SQL through `raw`, as `lock_item` (this runs on every return). At
+    most one open loan per item (a constraint), so no ORDER BY.
+    """
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found = list(
-        Loan.objects.select_for_update(of=("self",)).filter(item=item, outcome=LoanOutcome.OPEN)[:1]
+        Loan.objects.raw(
+            f"SELECT * FROM {_table(Loan)} WHERE item_id = %s AND outcome = %s LIMIT 1{lock}",
+            [item.pk, LoanOutcome.OPEN.value],
+        )
     )
     return found[0] if found else None
 
@@ -262,7 +268,9 @@ def checkin(
         kept = False
         if loan is not None:
             late = max(0, (today - loan.due_on).days)
-            charge, kept = _end_loan(loan, outcome=LoanOutcome.RETURNED, today=today, branch=desk)
+            charge, kept = _end_loan(
+                loan, item, outcome=LoanOutcome.RETURNED, today=today, branch=desk
+            )
             stats.record(
                 "checkin",
                 day=today,
@@ -408,7 +416,7 @@ def set_item_status(
                 raise e.CirculationError(
                     e.INVALID, _("This item is on loan; check it in first, or mark it lost.")
                 )
-            _end_loan(loan, outcome=LoanOutcome.LOST, today=today, branch=desk)
+            _end_loan(loan, item, outcome=LoanOutcome.LOST, today=today, branch=desk)
             stats.record(
                 "lost",
                 day=today,
@@ -451,7 +459,7 @@ def claims_returned(
             raise e.CirculationError(e.NOT_ON_LOAN, _("This item is not on loan."))
         borrower = loan.patron_id
         today = calendar_for(desk).today()
-        _end_loan(loan, outcome=LoanOutcome.CLAIMS_RETURNED, today=today, branch=desk)
+        _end_loan(loan, item, outcome=LoanOutcome.CLAIMS_RETURNED, today=today, branch=desk)
         Item.objects.filter(pk=item.pk).update(status=ItemStatus.MISSING, transit_to=None)
         stats.record(
             "claims_returned",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from shelfguard.circulation import access
@@ -31,7 +31,7 @@ from shelfguard.circulation.models import (
 )
 from shelfguard.core import clock
 from shelfguard.core.actors import Actor
-from shelfguard.patrons.models import Patron, PatronStatus
+from shelfguard.patrons.models import Consent, Patron, PatronStatus
 
 HISTORY_CONSENT = "reading_history"
 EMAIL_CONSENT = "email_notices"
@@ -51,7 +51,37 @@ def consents(patron_id: int, *purposes: str) -> dict[str, bool]:
 
 
 def keeps_history(patron_id: int) -> bool:
-    return consents(patron_id, HISTORY_CONSENT)[HISTORY_CONSENT]
+    """Whether the patron's consent to keep a reading history is in force now (one query).
+
+    The same answer as `has_consent(patron, HISTORY_CONSENT)` (fail closed:
+    False for an unknown or erased patron, or without the guardian's consent
+    below the guardian age), read with one plain SQL query because every
+    return asks: the patron's clear columns and their newest consent row.
+    """
+    from shelfguard.patrons import register
+    from shelfguard.patrons.services import consent_in_force
+
+    if HISTORY_CONSENT not in register.CONSENT_PURPOSES:
+        return False
+    quote = connection.ops.quote_name
+    patron_table = quote(Patron._meta.db_table)
+    consent_table = quote(Consent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.status, p.guardian_required, k.given, k.by_guardian FROM {patron_table} p "
+            f"LEFT JOIN {consent_table} k ON k.id = (SELECT n.id FROM {consent_table} n "
+            f"WHERE n.patron_id = p.id AND n.purpose = %s ORDER BY n.at DESC, n.id DESC LIMIT 1) "
+            f"WHERE p.id = %s",
+            [HISTORY_CONSENT, patron_id],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return False
+    status, guardian_required, given, by_guardian = found
+    if status == PatronStatus.ERASED or given is None:
+        return False
+    newest = Consent(given=bool(given), by_guardian=bool(by_guardian))
+    return consent_in_force(newest, bool(guardian_required))
 
 
 def unlinked_history(patron_id: int) -> int:

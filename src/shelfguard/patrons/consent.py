@@ -55,7 +55,7 @@ def _latest_consents(patron_id: int) -> dict[str, Consent]:
     return latest
 
 
-def _effective(row: Consent | None, guardian_required: bool) -> bool:
+def consent_in_force(row: Consent | None, guardian_required: bool) -> bool:
     """Given, and (for a patron below the guardian age) given by the guardian."""
     return row is not None and row.given and (row.by_guardian or not guardian_required)
 
@@ -73,7 +73,7 @@ def has_consent(patron: Patron, consent_purpose: str) -> bool:
         .order_by("-at", "-id")
         .first()
     )
-    return _effective(row, patron.guardian_required)
+    return consent_in_force(row, patron.guardian_required)
 
 
 def consents(
@@ -91,7 +91,7 @@ def consents(
         states = []
         for key in reg.CONSENT_PURPOSES:
             record = latest.get(key)
-            given = _effective(record, row.guardian_required)
+            given = consent_in_force(record, row.guardian_required)
             states.append(
                 ConsentState(
                     purpose=key,

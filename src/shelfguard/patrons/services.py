@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from shelfguard.patrons.consent import (
     ConsentState,
+    consent_in_force,
     consents,
     give_consent,
     has_consent,
@@ -74,6 +75,7 @@ __all__ = [
     "PatronNotFound",
     "SealedDataDamaged",
     "check_pin",
+    "consent_in_force",
     "consents",
     "ensure_defaults",
     "erase",
