@@ -4,9 +4,8 @@ A passkey is bound by the browser to the site's origin, so a look-alike
 site cannot relay it the way a typed TOTP code can be relayed. Shelfguard
 stores only the credential id and public key (`models.Passkey`).
 
-The relying party is the site the request came to: its id is the host
-without the port, its origin `scheme://host[:port]` (Django's `get_host`
-has already checked the host against `ALLOWED_HOSTS`). User verification is
+The relying party is the site the request came to (`webauthn_core`, shared
+with patron passkeys in the portal: options, checks and the clone rule). User verification is
 "preferred": the password has already been checked, and the passkey is the
 second factor, so a security key without a PIN still serves.
 
@@ -23,49 +22,27 @@ throttle like wrong TOTP codes.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
-from shelfguard.accounts import mfa, throttle
+from shelfguard.accounts import mfa, throttle, webauthn_core
 from shelfguard.accounts.models import Passkey, StaffUser
 from shelfguard.accounts.services import staff_actor
 from shelfguard.accounts.tokens import keyed_hash
 from shelfguard.core import clock
 from shelfguard.ledger import services as ledger
 
-CHALLENGE_TTL = dt.timedelta(minutes=2)
-TIMEOUT_MS = 60_000
+# The ceremonies themselves are shared with patron passkeys (`webauthn_core`).
+RelyingParty = webauthn_core.RelyingParty
+CHALLENGE_TTL = webauthn_core.CHALLENGE_TTL
+TIMEOUT_MS = webauthn_core.TIMEOUT_MS
+NAME_MAX = webauthn_core.NAME_MAX
+MAX_RESPONSE_CHARS = webauthn_core.MAX_RESPONSE_CHARS
 MAX_PASSKEYS = 10
-NAME_MAX = 64
-# A credential JSON larger than this is refused before it is parsed.
-MAX_RESPONSE_CHARS = 32_000
 _STATE = "staff_passkey_challenge"
 
 REGISTER = "register"
@@ -84,29 +61,6 @@ class PasskeyError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class RelyingParty:
-    """Who the browser is talking to: `id` is the host, `origin` scheme://host[:port]."""
-
-    id: str
-    origin: str
-    name: str = "Shelfguard"
-
-    @classmethod
-    def for_request(cls, request: Any, name: str = "") -> RelyingParty:
-        from django.conf import settings
-        from django.http.request import split_domain_port
-
-        host = request.get_host()  # checked against ALLOWED_HOSTS by Django
-        domain, _port = split_domain_port(host)
-        domain = domain.strip("[]")
-        return cls(
-            id=domain,
-            origin=f"{request.scheme}://{host}",
-            name=name or str(getattr(settings, "LIBRARY_NAME", "Shelfguard")),
-        )
-
-
 # --- challenges in the session ----------------------------------------------------------
 
 
@@ -115,7 +69,7 @@ def _store_challenge(
 ) -> None:
     ceremonies = dict(state.get(_STATE) or {})
     ceremonies[kind] = {
-        "challenge": bytes_to_base64url(challenge),
+        "challenge": webauthn_core.encode(challenge),
         "staff": staff.pk,
         "at": clock.now().isoformat(),
         **extra,
@@ -133,7 +87,7 @@ def _take_challenge(state: MutableMapping, kind: str, staff: StaffUser) -> dict 
     try:
         started = dt.datetime.fromisoformat(entry["at"])
         staff_id = int(entry["staff"])
-        entry["challenge_bytes"] = base64url_to_bytes(entry["challenge"])
+        entry["challenge_bytes"] = webauthn_core.decode(entry["challenge"])
     except (KeyError, TypeError, ValueError):
         return None
     if staff_id != staff.pk or not dt.timedelta(0) <= clock.now() - started <= CHALLENGE_TTL:
@@ -165,25 +119,14 @@ def _user_handle(staff: StaffUser) -> bytes:
     return bytes.fromhex(keyed_hash("passkey-user-handle", str(staff.pk))[:32])
 
 
-def _descriptors(staff: StaffUser) -> list[PublicKeyCredentialDescriptor]:
-    return [
-        PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
-        for p in Passkey.objects.filter(user=staff, confirmed=True)
-    ]
-
-
-def _parse(text: Any) -> dict:
-    if not isinstance(text, str) or not text or len(text) > MAX_RESPONSE_CHARS:
-        raise ValueError("no credential")
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise TypeError("not an object")
-    return data
+def _credential_ids(staff: StaffUser) -> list[str]:
+    return list(
+        Passkey.objects.filter(user=staff, confirmed=True).values_list("credential_id", flat=True)
+    )
 
 
 def clean_name(name: Any) -> str:
-    text = " ".join(str(name or "").split())[:NAME_MAX]
-    return text or _("Passkey")
+    return webauthn_core.clean_name(name, _("Passkey"))
 
 
 def _throttled(staff: StaffUser, source: str) -> None:
@@ -216,23 +159,17 @@ def begin_registration(staff: StaffUser, *, rp: RelyingParty, state: MutableMapp
         raise PasskeyError(
             _("You have %(n)d passkeys, the most allowed. Remove one first.") % {"n": MAX_PASSKEYS}
         )
-    challenge = secrets.token_bytes(32)
-    options = generate_registration_options(
-        rp_id=rp.id,
-        rp_name=rp.name,
-        user_id=_user_handle(staff),
-        user_name=staff.username,
-        user_display_name=staff.username,
+    challenge = webauthn_core.new_challenge()
+    options = webauthn_core.registration_options(
+        rp=rp,
         challenge=challenge,
-        timeout=TIMEOUT_MS,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
-        ),
-        exclude_credentials=_descriptors(staff),
+        user_handle=_user_handle(staff),
+        user_name=staff.username,
+        display_name=staff.username,
+        exclude=_credential_ids(staff),
     )
     _store_challenge(state, REGISTER, staff, challenge, rp=rp.id, origin=rp.origin)
-    return options_to_json(options)
+    return options
 
 
 def finish_registration(
@@ -259,41 +196,28 @@ def finish_registration(
     entry = _take_challenge(state, REGISTER, staff)
     verified = None
     if entry is not None and entry.get("rp") == rp.id and entry.get("origin") == rp.origin:
-        try:
-            credential = parse_registration_credential_json(_parse(response))
-            verified = verify_registration_response(
-                credential=credential,
-                expected_challenge=entry["challenge_bytes"],
-                expected_rp_id=rp.id,
-                expected_origin=rp.origin,
-                require_user_verification=False,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError):
-            verified = None
+        verified = webauthn_core.verify_registration(
+            response, challenge=entry["challenge_bytes"], rp=rp
+        )
     if verified is None:
         raise _fail(staff, source, channel)
-    credential_id = bytes_to_base64url(verified.credential_id)
+    credential_id = verified.credential_id
     with transaction.atomic():
         if Passkey.objects.filter(credential_id=credential_id).exists():
             # Already registered (to this or another account): never moved.
             passkey = None
         else:
-            transports = []
-            try:
-                transports = [str(t.value) for t in (credential.response.transports or [])][:8]
-            except AttributeError:
-                pass
             passkey = Passkey.objects.create(
                 user=staff,
                 name=clean_name(name),
                 confirmed=True,
                 credential_id=credential_id,
-                public_key=verified.credential_public_key,
+                public_key=verified.public_key,
                 sign_count=verified.sign_count,
-                aaguid=str(verified.aaguid)[:36],
-                transports=transports,
-                backed_up=bool(verified.credential_backed_up),
-                user_verified=bool(verified.user_verified),
+                aaguid=verified.aaguid,
+                transports=verified.transports,
+                backed_up=verified.backed_up,
+                user_verified=verified.user_verified,
                 created_at=clock.now(),
             )
             ledger.append(
@@ -319,19 +243,13 @@ def finish_registration(
 
 def begin_authentication(staff: StaffUser, *, rp: RelyingParty, state: MutableMapping) -> str:
     """Assertion options (JSON for `navigator.credentials.get`) for `staff`'s passkeys."""
-    descriptors = _descriptors(staff)
-    if not descriptors:
+    allow = _credential_ids(staff)
+    if not allow:
         raise PasskeyError(_("You have no passkey. Use a code from your authenticator app."))
-    challenge = secrets.token_bytes(32)
-    options = generate_authentication_options(
-        rp_id=rp.id,
-        challenge=challenge,
-        timeout=TIMEOUT_MS,
-        allow_credentials=descriptors,
-        user_verification=UserVerificationRequirement.PREFERRED,
-    )
+    challenge = webauthn_core.new_challenge()
+    options = webauthn_core.authentication_options(rp=rp, challenge=challenge, allow=allow)
     _store_challenge(state, AUTHENTICATE, staff, challenge, rp=rp.id, origin=rp.origin)
-    return options_to_json(options)
+    return options
 
 
 def finish_authentication(
@@ -363,32 +281,25 @@ def finish_authentication(
     ):
         with transaction.atomic():
             try:
-                credential = parse_authentication_credential_json(_parse(response))
-                raw_id = bytes_to_base64url(credential.raw_id)
+                credential, raw_id = webauthn_core.parse_assertion(response)
                 candidate = (
                     Passkey.objects.select_for_update()
                     .filter(user=staff, confirmed=True, credential_id=raw_id)
                     .first()
                 )
                 if candidate is not None:
-                    # The counter is compared below, after the signature is
-                    # known to be genuine: only then is a stale counter
-                    # evidence of a clone rather than noise.
-                    verified = verify_authentication_response(
-                        credential=credential,
-                        expected_challenge=entry["challenge_bytes"],
-                        expected_rp_id=rp.id,
-                        expected_origin=rp.origin,
-                        credential_public_key=bytes(candidate.public_key),
-                        credential_current_sign_count=0,
-                        require_user_verification=False,
+                    verified = webauthn_core.verify_assertion(
+                        credential,
+                        challenge=entry["challenge_bytes"],
+                        rp=rp,
+                        public_key=bytes(candidate.public_key),
+                        sign_count=candidate.sign_count,
                     )
-                    new, old = verified.new_sign_count, candidate.sign_count
-                    if (new or old) and new <= old:
+                    if verified.clone:
                         clone = candidate
                     else:
-                        candidate.sign_count = new
-                        candidate.backed_up = bool(verified.credential_backed_up)
+                        candidate.sign_count = verified.sign_count
+                        candidate.backed_up = verified.backed_up
                         candidate.last_used_at = clock.now()
                         candidate.save(update_fields=["sign_count", "backed_up", "last_used_at"])
                         ledger.append(
@@ -398,7 +309,7 @@ def finish_authentication(
                             detail={"passkey": candidate.pk},
                         )
                         passkey = candidate
-            except (WebAuthnException, ValueError, TypeError, KeyError):
+            except webauthn_core.ANSWER_ERRORS:
                 passkey = None
     if clone is not None:
         with transaction.atomic():

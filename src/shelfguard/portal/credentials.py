@@ -36,7 +36,12 @@ from shelfguard.patrons import services as patrons
 from shelfguard.patrons import validation
 from shelfguard.patrons.models import Patron, PatronStatus
 from shelfguard.portal import config, sessions
-from shelfguard.portal.models import PasswordLink, PatronCredential, PatronSession
+from shelfguard.portal.models import (
+    PasswordLink,
+    PatronCredential,
+    PatronPasskey,
+    PatronSession,
+)
 from shelfguard.portal.sessions import patron_actor
 from shelfguard.vault import sealing
 
@@ -144,6 +149,11 @@ def has_totp(patron: Patron) -> bool:
     return found is not None and found.has_totp
 
 
+def has_second_factor(patron: Patron) -> bool:
+    """An authenticator app or at least one passkey."""
+    return has_totp(patron) or PatronPasskey.objects.filter(patron=patron).exists()
+
+
 def _password_ok(credential: PatronCredential | None, password: object) -> bool:
     if not isinstance(password, str) or len(password) > passwords.MAX_LENGTH * 4:
         return False
@@ -221,9 +231,10 @@ def reauthenticate(patron: Patron, password: str, code: str = "", *, source: str
 def begin_sign_in(
     patron: Patron, *, public: bool, client: str, source: str = ""
 ) -> tuple[PatronSession, str]:
-    """After the password: a signed-in session, or a pending one when a code is due next."""
+    """After the password: a signed-in session, or a pending one when a second factor
+    (authenticator code or passkey) is due next."""
     with transaction.atomic():
-        if has_totp(patron):
+        if has_second_factor(patron):
             return sessions.start(patron, public=public, client=client, pending=True)
         throttle.success(account_key(patron, ""))
         session, token = sessions.start(patron, public=public, client=client)
@@ -293,27 +304,35 @@ def set_password(
 ) -> int:
     """Set a patron's portal password (operator or one-time link); ends all their sessions.
 
-    With `remove_totp` (a lost phone) the authenticator is turned off in the
-    same transaction, and the password must then be long enough on its own.
+    With `remove_totp` (a lost phone) the authenticator is turned off and the
+    patron's passkeys are removed in the same transaction, and the password
+    must then be long enough on its own.
     Returns how many sessions ended. Refused values raise `PortalError` with
     every reason; an erased patron raises `patrons.PatronErased`.
     """
-    keeps_totp = has_totp(patron) and not remove_totp
-    reasons = password_problems(patron, new, again, actor=actor, second_factor=keeps_totp)
+    keeps_factor = not remove_totp and has_second_factor(patron)
+    reasons = password_problems(patron, new, again, actor=actor, second_factor=keeps_factor)
     if reasons:
         raise PortalError(" ".join(reasons))
     with transaction.atomic():
         _store_password(patron, new)
         removed = remove_totp and has_totp(patron)
+        passkeys_removed = 0
         if remove_totp:
             _clear_totp(patron)
+            # A lost phone usually held the passkey too: every second factor goes.
+            passkeys_removed, _rows = PatronPasskey.objects.filter(patron=patron).delete()
         ended = sessions.end_all_but(patron, None, sessions.PASSWORD_CHANGED, actor)
         ledger.append(
             actor=actor,
             action="portal.password_set",
             purpose=purpose,
             patron_id=patron.pk,
-            detail={"sessions_ended": ended, "authenticator_removed": removed},
+            detail={
+                "sessions_ended": ended,
+                "authenticator_removed": removed,
+                "passkeys_removed": passkeys_removed,
+            },
         )
     return ended
 
@@ -330,7 +349,9 @@ def change_password(
 ) -> int:
     """Change one's own password after re-authenticating; ends every other session."""
     actor = patron_actor(patron)
-    reasons = password_problems(patron, new, again, actor=actor, second_factor=has_totp(patron))
+    reasons = password_problems(
+        patron, new, again, actor=actor, second_factor=has_second_factor(patron)
+    )
     if reasons:
         raise PortalError(" ".join(reasons))
     reauthenticate(patron, current, code, source=source)
@@ -364,7 +385,7 @@ def create_password_link(
     """A new one-time link token (shown once; earlier unused links stop working) and expiry.
 
     With `remove_totp` (the patron lost their phone; the desk checked who they
-    are) using the link also turns the authenticator off.
+    are) using the link also turns the authenticator off and removes the passkeys.
     """
     if patron.status != PatronStatus.ACTIVE:
         raise PortalError(
@@ -547,11 +568,12 @@ def disable_totp(
 ) -> int:
     """Turn the authenticator off after the password and a fresh code; ends other sessions.
 
-    Without a second factor the password must be long enough on its own
-    (15 characters): a short one is refused here, with the reason.
+    Without a second factor (no passkey either) the password must be long
+    enough on its own (15 characters): a short one is refused here, with the reason.
     """
     reauthenticate(patron, password, code, source=source)
-    reasons = passwords.problems(password, second_factor=False)
+    keeps_passkey = PatronPasskey.objects.filter(patron=patron).exists()
+    reasons = [] if keeps_passkey else passwords.problems(password, second_factor=False)
     if reasons:
         raise PortalError(
             _("Without an authenticator your password must be stronger. Change it first:")
@@ -580,5 +602,6 @@ def _clear_totp(patron: Patron) -> None:
 def forget(patron: Patron) -> None:
     """Remove everything the portal keeps about a patron (called when they are erased)."""
     PatronCredential.objects.filter(patron=patron).delete()
+    PatronPasskey.objects.filter(patron=patron).delete()
     PatronSession.objects.filter(patron=patron).delete()
     PasswordLink.objects.filter(patron=patron).delete()

@@ -61,8 +61,8 @@ class CodeForm(forms.Form):
 
 
 NEW_PASSWORD_HELP = _(
-    "At least 15 characters (8 if you use an authenticator app), not a common password "
-    "and not your card number. A long phrase is easy to remember and hard to guess."
+    "At least 15 characters (8 if you use an authenticator app or a passkey), not a common "
+    "password and not your card number. A long phrase is easy to remember and hard to guess."
 )
 
 
@@ -91,3 +91,42 @@ class TotpDisableForm(forms.Form):
 
 class EndSessionForm(forms.Form):
     session = forms.IntegerField(min_value=1, max_value=2**62, widget=forms.HiddenInput)
+
+
+# --- passkeys ------------------------------------------------------------------------
+
+PASSKEY_RESPONSE_MAX = 32_000
+
+
+def _passkey_name(required: bool = False):
+    return forms.CharField(
+        label=_("A name for this passkey"),
+        help_text=_("For example the device it is on. Only you see it."),
+        max_length=64,
+        required=required,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class PasskeyAddForm(forms.Form):
+    """The re-authentication (and a label) that comes before creating a passkey."""
+
+    name = _passkey_name()
+    current_password = _password(_("Your current password"), autocomplete="current-password")
+    code = _code(_("Code from your authenticator app (if you use one)"), required=False)
+
+
+class PasskeyCredentialForm(forms.Form):
+    """The browser's answer (JSON), checked by the WebAuthn code, not here."""
+
+    credential = forms.CharField(max_length=PASSKEY_RESPONSE_MAX, strip=False)
+    name = forms.CharField(max_length=256, required=False)
+
+
+class PasskeyManageForm(forms.Form):
+    """Rename or remove one of one's passkeys: re-authentication first."""
+
+    passkey = forms.IntegerField(min_value=1, max_value=2**62, widget=forms.HiddenInput)
+    name = forms.CharField(label=_("New name"), max_length=64, required=False)
+    current_password = _password(_("Your current password"), autocomplete="current-password")
+    code = _code(_("Code from your authenticator app (if you use one)"), required=False)

@@ -64,6 +64,13 @@ class PatronSession(models.Model):
     end_reason = models.CharField(max_length=32, blank=True)
     # A coarse description ("Firefox / Linux"), never the address.
     client = models.CharField(max_length=100, blank=True)
+    # The one passkey (WebAuthn) challenge this session is waiting for, if any:
+    # its kind ("register" or "authenticate"), value (base64url), the site it
+    # was made for, and when. Taken out (single use) before an answer is checked.
+    webauthn_kind = models.CharField(max_length=16, blank=True)
+    webauthn_challenge = models.CharField(max_length=64, blank=True)
+    webauthn_origin = models.CharField(max_length=600, blank=True)
+    webauthn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -89,3 +96,26 @@ class PasswordLink(models.Model):
 
     def __str__(self) -> str:
         return f"password link {self.pk} of patron {self.patron_id}"
+
+
+class PatronPasskey(models.Model):
+    """A patron's passkey (WebAuthn credential): an optional second factor for the portal.
+
+    Only the credential id and public key are kept; neither is a secret nor
+    says anything about the patron. Removed with the patron on erasure.
+    """
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="portal_passkeys")
+    # base64url, as the browser reports it; one credential belongs to one patron only.
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()  # COSE key
+    sign_count = models.BigIntegerField(default=0)
+    name = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"passkey {self.pk} of patron {self.patron_id}"

@@ -8,7 +8,7 @@ Pages never receive patron model instances: only the plain facts they show.
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -16,7 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from shelfguard.accounts.webauthn_core import RelyingParty
 from shelfguard.portal import config, services
+from shelfguard.portal import passkeys as patron_passkeys
 from shelfguard.portal import sessions as register
 from shelfguard.portal.access import (
     ENDED_MESSAGES,
@@ -31,6 +33,9 @@ from shelfguard.portal.forms import (
     CodeForm,
     EndSessionForm,
     LoginForm,
+    PasskeyAddForm,
+    PasskeyCredentialForm,
+    PasskeyManageForm,
     PasswordChangeForm,
     SetPasswordForm,
     TotpDisableForm,
@@ -38,6 +43,21 @@ from shelfguard.portal.forms import (
 )
 from shelfguard.portal.models import PatronSession
 from shelfguard.staff.access import client_of
+
+
+def _rp(request: HttpRequest) -> RelyingParty:
+    return RelyingParty.for_request(request)
+
+
+def _options(text: str) -> HttpResponse:
+    return HttpResponse(text, content_type="application/json")
+
+
+def _json_refused(message: str, *, status: int = 400, retry_after: int = 0) -> JsonResponse:
+    response = JsonResponse({"error": str(message)}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _refused(request: HttpRequest, template: str, context: dict, exc) -> HttpResponse:
@@ -94,22 +114,60 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     session = services.pending_session(token_of(request))
     if session is None:
         return redirect("portal:login")
-    form = CodeForm(request.POST or None)
+    patron = session.patron
+    context = {
+        "form": CodeForm(),
+        "has_totp": services.has_totp(patron),
+        "has_passkeys": patron_passkeys.has_passkeys(patron),
+    }
     if request.method == "POST":
         error, exc = str(services.GENERIC_FAILURE), None
-        if form.is_valid():
-            try:
+        try:
+            if "credential" in request.POST:
+                # The passkey form: the browser's answer to the session's challenge.
+                form = PasskeyCredentialForm(request.POST)
+                if not form.is_valid():
+                    patron_passkeys.discard_challenge(session)
+                    raise services.SignInFailed(error)
+                new_token = patron_passkeys.finish_sign_in(
+                    session,
+                    form.cleaned_data["credential"],
+                    rp=_rp(request),
+                    source=source_of(request),
+                )
+            else:
+                form = CodeForm(request.POST)
+                if not form.is_valid():
+                    raise services.SignInFailed(error)
                 new_token = services.finish_sign_in(
                     session, form.cleaned_data["code"], source=source_of(request)
                 )
-            except services.SignInFailed as failed:
-                error, exc = str(failed), failed
-            else:
-                response = redirect("portal:home")
-                set_cookie(response, new_token, public=session.public)
-                return response
-        return _refused(request, "portal/verify.html", {"form": CodeForm(), "error": error}, exc)
-    return render(request, "portal/verify.html", {"form": form})
+        except services.SignInFailed as failed:
+            error, exc = str(failed), failed
+        else:
+            response = redirect("portal:home")
+            set_cookie(response, new_token, public=session.public)
+            return response
+        return _refused(request, "portal/verify.html", {**context, "error": error}, exc)
+    return render(request, "portal/verify.html", context)
+
+
+@public_page
+@csrf_protect
+@require_POST
+def verify_passkey_options(request: HttpRequest) -> HttpResponse:
+    """Assertion options for the second step (JSON); the challenge goes on the pending session."""
+    session = services.pending_session(token_of(request))
+    if session is None:
+        return _json_refused(
+            _("This step has expired. Start again from the sign-in page."), status=403
+        )
+    try:
+        return _options(
+            patron_passkeys.begin_authentication(session.patron, session, rp=_rp(request))
+        )
+    except services.PortalError as failed:
+        return _json_refused(str(failed))
 
 
 @patron_required
@@ -121,6 +179,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "status": patron.get_status_display(),
         "expires_on": patron.expires_on,
         "has_totp": services.has_totp(patron),
+        "passkey_count": len(patron_passkeys.list_passkeys(patron)),
         "public": session.public,
         "idle_minutes": int(config.idle_timeout(public=session.public).total_seconds() // 60),
     }
@@ -212,7 +271,9 @@ def security_view(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     if request.method == "POST":
         try:
-            if action == "start":
+            if action.startswith("passkey_"):
+                notice = _passkey_action(request, action)
+            elif action == "start":
                 form = TotpStartForm(request.POST)
                 if not form.is_valid():
                     raise services.PortalError(_("Enter your current password."))
@@ -256,8 +317,90 @@ def security_view(request: HttpRequest) -> HttpResponse:
         "start_form": TotpStartForm(),
         "confirm_form": CodeForm(),
         "disable_form": TotpDisableForm(),
+        "passkeys": [
+            {
+                "id": p.pk,
+                "name": p.name,
+                "created_at": p.created_at,
+                "last_used_at": p.last_used_at,
+                "form": PasskeyManageForm(
+                    initial={"passkey": p.pk, "name": p.name}, auto_id=f"passkey-{p.pk}-%s"
+                ),
+            }
+            for p in patron_passkeys.list_passkeys(patron)
+        ],
+        "add_form": PasskeyAddForm(auto_id="passkey-add-%s"),
     }
     return _refused(request, "portal/security.html", context, exc)
+
+
+def _passkey_action(request: HttpRequest, action: str) -> str:
+    """Add (the browser's answer), rename or remove a passkey; returns the notice."""
+    patron = request.patron_session.patron
+    source = source_of(request)
+    if action == "passkey_add":
+        form = PasskeyCredentialForm(request.POST)
+        if not form.is_valid():
+            raise services.PortalError(_("The passkey was not accepted. Try again."))
+        passkey, _ended = patron_passkeys.finish_registration(
+            patron,
+            request.patron_session,
+            form.cleaned_data["credential"],
+            name=form.cleaned_data["name"],
+            rp=_rp(request),
+            source=source,
+        )
+        return _("Passkey “%(name)s” added. You can use it to sign in instead of a code.") % {
+            "name": passkey.name
+        }
+    form = PasskeyManageForm(request.POST)
+    if not form.is_valid():
+        raise services.PortalError(_("Fill in every field."))
+    data = form.cleaned_data
+    if action == "passkey_rename":
+        patron_passkeys.rename(
+            patron,
+            data["passkey"],
+            data["name"],
+            password=data["current_password"],
+            code=data["code"],
+            source=source,
+        )
+        return _("Passkey renamed.")
+    if action == "passkey_remove":
+        patron_passkeys.remove(
+            patron,
+            data["passkey"],
+            password=data["current_password"],
+            code=data["code"],
+            session=request.patron_session,
+            source=source,
+        )
+        return _("Passkey removed.")
+    raise services.PortalError(_("Choose what to change."))
+
+
+@patron_required
+@csrf_protect
+@require_POST
+def passkey_add_options(request: HttpRequest) -> HttpResponse:
+    """Registration options (JSON) after the password (and code, when the app is on)."""
+    form = PasskeyAddForm(request.POST)
+    if not form.is_valid():
+        return _json_refused(_("Enter your current password."))
+    try:
+        return _options(
+            patron_passkeys.begin_registration(
+                request.patron_session.patron,
+                request.patron_session,
+                password=form.cleaned_data["current_password"],
+                code=form.cleaned_data["code"],
+                rp=_rp(request),
+                source=source_of(request),
+            )
+        )
+    except services.PortalError as failed:
+        return _json_refused(str(failed), retry_after=getattr(failed, "retry_after", 0))
 
 
 @public_page

@@ -1,4 +1,8 @@
-/* Passkeys (WebAuthn) for the staff pages. Loaded from this site only (CSP 'self').
+/* Passkeys (WebAuthn) for the staff pages and the patron portal (/account/).
+ * Loaded from this site only (CSP 'self').
+ *
+ * Nothing here knows a URL: every endpoint comes from the form's data
+ * attributes, so staff and portal pages share it.
  *
  * Forms marked data-passkey="signin" | "register" | "add" | "reauth" get their
  * passkey step here: the options come from data-options-url (a same-origin
@@ -166,7 +170,10 @@
         setField(form, "credential", answer);
         setField(form, "reauth_credential", "");
         // The password and code were checked already; they need not travel again.
-        ["current_password", "code"].forEach(function (name) {
+        // (data-clear-fields names them when a page's fields are named otherwise.)
+        var clear = (form.dataset.clearFields || "current_password code").split(/\s+/);
+        clear.forEach(function (name) {
+          if (!name) { return; }
           var input = form.querySelector("input[name=" + name + "]");
           if (input) { input.value = ""; }
         });
