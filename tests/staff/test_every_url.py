@@ -198,8 +198,27 @@ def build_world(kind: str, home) -> World:
         "patron_id": patron_ids,
         "grant_id": [g.pk for g in grants],
         "role_id": [Role.objects.get(code="cataloguer").pk],
+        # Loan rules and branch calendars (staff/rules_views.py).
+        "policy_id": _policy_ids(),
+        "branch_code": ["MAIN", "EAST"],
     }
     return world
+
+
+def _policy_ids() -> list[int]:
+    """The shipped default rule (library-wide) and a rule of MAIN and one of EAST."""
+    from shelfguard.circulation import services as circulation
+    from shelfguard.circulation.models import LoanPolicy
+
+    system = Actor(kind="system", ident="tests", channel="job")
+    ids = list(
+        LoanPolicy.objects.filter(
+            patron_category__isnull=True, item_type__isnull=True, branch__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for code in ("MAIN", "EAST"):
+        ids.append(circulation.set_policy(branch=code, loan_days=14, actor=system).pk)
+    return ids
 
 
 def _make_patrons(home) -> list[int]:

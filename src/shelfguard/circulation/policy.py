@@ -109,9 +109,11 @@ def set_policy(
                 )
         elif not isinstance(value, bool):
             raise e.CirculationError(e.INVALID, _("%(n)s must be true or false.") % {"n": name})
-    access.authorise(actor, access.RULES, purpose=purpose)
+    cell = _cell(category, item_type, branch)
+    # A rule for one branch needs the permission for that branch; a rule for
+    # every branch needs it library-wide.
+    access.authorise(actor, access.RULES, purpose=purpose, branch=cell["branch"])
     with transaction.atomic():
-        cell = _cell(category, item_type, branch)
         row = LoanPolicy.objects.select_for_update().filter(**_cell_filter(cell)).first()
         if row is None:
             row = LoanPolicy(**cell)
@@ -135,7 +137,8 @@ def set_policy(
 
 
 def delete_policy(policy_id: int, *, actor: Actor, purpose: str = "loan rules") -> None:
-    access.authorise(actor, access.RULES, purpose=purpose)
+    branch_id = LoanPolicy.objects.filter(pk=policy_id).values_list("branch_id", flat=True).first()
+    access.authorise(actor, access.RULES, purpose=purpose, branch=branch_id)
     with transaction.atomic():
         row = LoanPolicy.objects.filter(pk=policy_id).first()
         if row is None:
@@ -163,10 +166,10 @@ def add_closed_day(
     purpose: str = "branch calendar",
 ) -> ClosedDay:
     """Close a branch (or, with no branch, every branch) on a date; due dates move past it."""
-    access.authorise(actor, access.RULES, purpose=purpose)
+    target = branch_of(branch) if branch else None
+    access.authorise(actor, access.RULES, purpose=purpose, branch=target)
     reason = " ".join(reason.split())[:200]
     with transaction.atomic():
-        target = branch_of(branch) if branch else None
         if ClosedDay.objects.filter(branch=target, date=day).exists():
             raise e.CirculationError(e.INVALID, _("That day is already closed."))
         row = ClosedDay.objects.create(branch=target, date=day, reason=reason)
@@ -185,9 +188,9 @@ def add_closed_day(
 def remove_closed_day(
     day: dt.date, *, branch: str | None = None, actor: Actor, purpose: str = "branch calendar"
 ) -> None:
-    access.authorise(actor, access.RULES, purpose=purpose)
+    target = branch_of(branch) if branch else None
+    access.authorise(actor, access.RULES, purpose=purpose, branch=target)
     with transaction.atomic():
-        target = branch_of(branch) if branch else None
         deleted, _rows = ClosedDay.objects.filter(branch=target, date=day).delete()
         if not deleted:
             raise e.CirculationError(e.INVALID, _("That day is not closed."))
@@ -234,9 +237,9 @@ def set_hours(
         raise e.CirculationError(e.INVALID, _("The weekday is 0 (Monday) to 6 (Sunday)."))
     if (opens is None) != (closes is None) or (opens and closes and opens >= closes):
         raise e.CirculationError(e.INVALID, _("Give an opening time before the closing time."))
-    access.authorise(actor, access.RULES, purpose=purpose)
+    target = branch_of(branch)
+    access.authorise(actor, access.RULES, purpose=purpose, branch=target)
     with transaction.atomic():
-        target = branch_of(branch)
         OpeningHours.objects.filter(branch=target, weekday=weekday).delete()
         if opens is not None:
             OpeningHours.objects.create(branch=target, weekday=weekday, opens=opens, closes=closes)
@@ -260,9 +263,9 @@ def set_time_zone(
             zone(name)
         except ValueError as exc:
             raise e.CirculationError(e.INVALID, str(exc)) from None
-    access.authorise(actor, access.RULES, purpose=purpose)
+    target = branch_of(branch)
+    access.authorise(actor, access.RULES, purpose=purpose, branch=target)
     with transaction.atomic():
-        target = branch_of(branch)
         BranchCalendar.objects.update_or_create(branch=target, defaults={"time_zone": name})
         entry(
             actor,

@@ -37,3 +37,31 @@ urlpatterns = [
     path("breakglass/<int:grant_id>/revoke/", v.breakglass_revoke, name="admin_breakglass_revoke"),
     path("breakglass/<int:grant_id>/review/", v.breakglass_review, name="admin_breakglass_review"),
 ]
+
+# --- loan rules and branch calendars (circulation.rules; views in rules_views) ---------------
+from shelfguard.staff import rules_views as rv
+
+urlpatterns += [
+    path("circulation/rules/", rv.rules_list, name="rules_list"),
+    path("circulation/rules/new/", rv.rule_create, name="rule_create"),
+    path("circulation/rules/<int:policy_id>/", rv.rule_edit, name="rule_edit"),
+    path("circulation/rules/<int:policy_id>/delete/", rv.rule_delete, name="rule_delete"),
+    path("circulation/calendar/", rv.calendar_list, name="calendar_list"),
+    path("circulation/calendar/<str:branch_code>/", rv.calendar_detail, name="calendar_detail"),
+    path(
+        "circulation/calendar/<str:branch_code>/time-zone/",
+        rv.calendar_time_zone,
+        name="calendar_time_zone",
+    ),
+    path("circulation/calendar/<str:branch_code>/hours/", rv.calendar_hours, name="calendar_hours"),
+    path(
+        "circulation/calendar/<str:branch_code>/closed/add/",
+        rv.calendar_close_day,
+        name="calendar_close_day",
+    ),
+    path(
+        "circulation/calendar/<str:branch_code>/closed/remove/",
+        rv.calendar_reopen_day,
+        name="calendar_reopen_day",
+    ),
+]
