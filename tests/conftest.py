@@ -167,6 +167,7 @@ def _shipped_rows_in_committing_tests(request: pytest.FixtureRequest) -> None:
     committing = bool(marker and marker.kwargs.get("transaction")) or any(
         name in request.fixturenames for name in ("transactional_db", "live_server")
     )
-    if committing:
+    databases = (marker.kwargs.get("databases") if marker else None) or ["default"]
+    if committing and (databases == "__all__" or "default" in databases):
         request.getfixturevalue("transactional_db")
         restore_shipped_rows()
