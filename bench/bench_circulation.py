@@ -116,64 +116,37 @@ def _items(record_ids: list[int], count: int) -> list[int]:
 
 def _patrons(count: int) -> None:
     """Sealed patrons in batches (as bench_patrons.py), each with consent to service."""
-    import uuid
 
-    from bench_patrons import synthetic
+    from bench_patrons import PatronSealer, synthetic
     from django.db import transaction
 
     from shelfguard.core import clock
     from shelfguard.core.models import Branch
     from shelfguard.patrons import register as reg
     from shelfguard.patrons.models import Consent, Patron, PatronCategory
-    from shelfguard.vault import blind, keyfiles, wrapping
     from shelfguard.vault.dbsettings import KEYSTORE_ALIAS
-    from shelfguard.vault.keys import require_master_keyring
     from shelfguard.vault.models import DataKey
-    from shelfguard.vault.sealing import SealingKey
 
-    ring = require_master_keyring()
-    version = ring.current
-    kek = ring.key(version)
+    sealing = PatronSealer()
     adult = PatronCategory.objects.get(code="adult")
     branches = list(Branch.objects.filter(code__in=BRANCHES))
     now = clock.now()
     expiry = clock.today().replace(year=clock.today().year + 3)
     first_id = (Patron.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    sealed_keys = ["card_number", "name", "email", "phone", "address", "birth_year"]
     for start in range(0, count, BATCH):
         keys, patrons, consents = [], [], []
         for i in range(start, min(start + BATCH, count)):
             pk = first_id + i
             values = synthetic(i)
-            key_id = uuid.uuid4()
-            data_key = os.urandom(keyfiles.KEY_BYTES)
-            keys.append(
-                DataKey(
-                    key_id=key_id,
-                    wrapped=wrapping.wrap(kek, version, key_id, data_key),
-                    kek_version=version,
-                    created_at=now,
-                )
+            key, patron = sealing.make(
+                pk,
+                values,
+                category=adult,
+                home_branch=branches[i % len(branches)],
+                expires_on=expiry,
             )
-            sealer = SealingKey(key_id, data_key)
-            owner = f"patron:{pk}"
-            sealed = {reg.get(k).column: sealer.seal(owner, k, values[k]) for k in sealed_keys}
-            patrons.append(
-                Patron(
-                    pk=pk,
-                    status="active",
-                    category=adult,
-                    home_branch=branches[i % len(branches)],
-                    expires_on=expiry,
-                    key_id=str(key_id),
-                    card_index=blind.blind_index("card", values["card_number"]),
-                    email_index=blind.blind_index("email", values["email"]),
-                    phone_index=blind.blind_index("phone", values["phone"]),
-                    created_at=now,
-                    updated_at=now,
-                    **sealed,
-                )
-            )
+            keys.append(key)
+            patrons.append(patron)
             consents.append(
                 Consent(
                     patron_id=pk,

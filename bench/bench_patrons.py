@@ -55,19 +55,71 @@ def synthetic(i: int) -> dict[str, str]:
     }
 
 
+class PatronSealer:
+    """Seals synthetic patrons for bulk loading, as `patrons.registration` seals one.
+
+    A loader only (no ledger entries, no per-row transactions): each patron
+    gets its own data key, wrapped under the current master key, its personal
+    fields sealed under it and its blind indexes. Shared by the patron and
+    circulation benchmarks.
+    """
+
+    SEALED = ("card_number", "name", "email", "phone", "address", "birth_year")
+
+    def __init__(self) -> None:
+        from shelfguard.core import clock
+        from shelfguard.vault.keys import require_master_keyring
+
+        ring = require_master_keyring()
+        self.version = ring.current
+        self.kek = ring.key(self.version)
+        self.now = clock.now()
+
+    def make(self, pk: int, values: dict[str, str], **fields):
+        """(DataKey, Patron) for one synthetic patron; `fields` are its clear columns."""
+
+        from shelfguard.patrons import register as reg
+        from shelfguard.patrons.models import Patron
+        from shelfguard.vault import blind, keyfiles, wrapping
+        from shelfguard.vault.models import DataKey
+        from shelfguard.vault.sealing import SealingKey
+
+        key_id = uuid.uuid4()
+        data_key = os.urandom(keyfiles.KEY_BYTES)
+        key = DataKey(
+            key_id=key_id,
+            wrapped=wrapping.wrap(self.kek, self.version, key_id, data_key),
+            kek_version=self.version,
+            created_at=self.now,
+        )
+        sealer = SealingKey(key_id, data_key)
+        owner = f"patron:{pk}"
+        sealed = {reg.get(k).column: sealer.seal(owner, k, values[k]) for k in self.SEALED}
+        patron = Patron(
+            pk=pk,
+            status="active",
+            key_id=str(key_id),
+            card_index=blind.blind_index("card", values["card_number"]),
+            email_index=blind.blind_index("email", values["email"]),
+            phone_index=blind.blind_index("phone", values["phone"]),
+            created_at=self.now,
+            updated_at=self.now,
+            **fields,
+            **sealed,
+        )
+        return key, patron
+
+
 def setup(count: int) -> tuple[list[str], float]:
     """Bulk-create `count` patrons (sealed, indexed, keyed) and the plain mirror table."""
     from django.db import connection, models, transaction
 
     from shelfguard.core import clock
     from shelfguard.core.models import Branch
-    from shelfguard.patrons import register as reg
     from shelfguard.patrons.models import Patron, PatronCategory, PatronNameToken
-    from shelfguard.vault import blind, keyfiles, wrapping
+    from shelfguard.vault import blind
     from shelfguard.vault.dbsettings import KEYSTORE_ALIAS
-    from shelfguard.vault.keys import require_master_keyring
     from shelfguard.vault.models import DataKey
-    from shelfguard.vault.sealing import SealingKey
 
     class PlainPatron(models.Model):
         """A conventional patron table: the same fields, in clear, card number indexed."""
@@ -93,15 +145,12 @@ def setup(count: int) -> tuple[list[str], float]:
         editor.create_model(PlainPatron)
 
     started = time.perf_counter()
-    ring = require_master_keyring()
-    version = ring.current
-    kek = ring.key(version)
+    sealing = PatronSealer()
     adult = PatronCategory.objects.get(code="adult")
     branch = Branch.objects.get(code="MAIN")
     now = clock.now()
     expiry = clock.today().replace(year=clock.today().year + 3)
     first_id = (Patron.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    sealed_keys = ["card_number", "name", "email", "phone", "address", "birth_year"]
     cards = []
     for start in range(0, count, BATCH):
         keys, patrons, tokens, plain = [], [], [], []
@@ -109,35 +158,11 @@ def setup(count: int) -> tuple[list[str], float]:
             pk = first_id + i
             values = synthetic(i)
             cards.append(values["card_number"])
-            key_id = uuid.uuid4()
-            data_key = os.urandom(keyfiles.KEY_BYTES)
-            keys.append(
-                DataKey(
-                    key_id=key_id,
-                    wrapped=wrapping.wrap(kek, version, key_id, data_key),
-                    kek_version=version,
-                    created_at=now,
-                )
+            key, patron = sealing.make(
+                pk, values, category=adult, home_branch=branch, expires_on=expiry
             )
-            sealer = SealingKey(key_id, data_key)
-            owner = f"patron:{pk}"
-            sealed = {reg.get(k).column: sealer.seal(owner, k, values[k]) for k in sealed_keys}
-            patrons.append(
-                Patron(
-                    pk=pk,
-                    status="active",
-                    category=adult,
-                    home_branch=branch,
-                    expires_on=expiry,
-                    key_id=str(key_id),
-                    card_index=blind.blind_index("card", values["card_number"]),
-                    email_index=blind.blind_index("email", values["email"]),
-                    phone_index=blind.blind_index("phone", values["phone"]),
-                    created_at=now,
-                    updated_at=now,
-                    **sealed,
-                )
-            )
+            keys.append(key)
+            patrons.append(patron)
             # Short token indexes of one name may coincide: store each value once.
             digests = {
                 blind.blind_index("name_token", t) for t in blind.name_tokens(values["name"])
