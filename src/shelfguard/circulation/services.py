@@ -24,6 +24,7 @@ from shelfguard.circulation.holds import (
     holds_of,
     place_hold,
 )
+from shelfguard.circulation.lists import hold_shelf, in_transit
 from shelfguard.circulation.loans import (
     CheckinResult,
     CheckoutResult,
@@ -68,7 +69,9 @@ __all__ = [
     "expire_holds",
     "find_patron",
     "hold_queue",
+    "hold_shelf",
     "holds_of",
+    "in_transit",
     "lift_block",
     "list_closed_days",
     "list_policies",

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -58,7 +57,7 @@ from shelfguard.catalog import services as catalog
 from shelfguard.catalog.models import Item, ItemStatus
 from shelfguard.circulation import services as circulation
 from shelfguard.circulation.errors import CirculationError
-from shelfguard.circulation.models import Hold, HoldStatus, Loan, LoanOutcome, PatronBlock
+from shelfguard.circulation.models import Hold, HoldStatus, PatronBlock
 from shelfguard.core import clock
 from shelfguard.core.models import Branch
 from shelfguard.patrons import services as patrons
@@ -642,68 +641,14 @@ def hold_queue(request: HttpRequest) -> HttpResponse:
 @permission_required(LOAN_CODE, branch_of=desk_branch)
 @require_GET
 def hold_shelf(request: HttpRequest) -> HttpResponse:
-    """What waits on this branch's hold shelf, by pickup number, with the date each is kept until.
-
-    Read here (no patron named, so nothing to record): the circulation services
-    have no "hold shelf of a branch" door yet.
-    """
-    today = clock.today()
-    rows = (
-        Hold.objects.filter(pickup_branch_id=desk_branch(request), status=HoldStatus.READY)
-        .select_related("record", "trapped_item")
-        .order_by("expires_on", "id")[:LIST_LIMIT]
-    )
-    shelf = [
-        {
-            "hold": h.pk,
-            "title": h.record.title,
-            "barcode": h.trapped_item.barcode if h.trapped_item_id else "",
-            "ready_on": h.ready_on,
-            "expires_on": h.expires_on,
-            "expired": bool(h.expires_on and h.expires_on < today),
-        }
-        for h in rows
-    ]
+    """What waits on this branch's hold shelf, by pickup number (no patron named)."""
+    shelf = circulation.hold_shelf(desk_branch(request), limit=LIST_LIMIT)
     return _page(request, "staff/desk/circ_hold_shelf.html", {"shelf": shelf})
 
 
 @permission_required(LOAN_CODE, branch_of=desk_branch)
 @require_GET
 def transit(request: HttpRequest) -> HttpResponse:
-    """Items in transit to this branch, and those on their way from it to another branch.
-
-    Where a copy was sent from is not recorded as such: "from here" means
-    copies whose last loan was returned here, or this branch's own copies
-    (sent to fill a hold elsewhere), travelling to another branch.
-    """
-    own = desk_branch(request)
-    base = Item.objects.filter(status=ItemStatus.IN_TRANSIT).select_related(
-        "record", "branch", "transit_to"
-    )
-    last_return = Subquery(
-        Loan.objects.filter(item=OuterRef("pk"))
-        .exclude(outcome=LoanOutcome.OPEN)
-        .order_by("-ended_on", "-id")
-        .values("return_branch_id")[:1]
-    )
-
-    def rows(items):
-        return [
-            {
-                "barcode": i.barcode,
-                "title": i.record.title,
-                "home": i.branch.code,
-                "to": i.transit_to.code if i.transit_to_id else "",
-            }
-            for i in items.order_by("barcode")[:LIST_LIMIT]
-        ]
-
-    context = {
-        "incoming": rows(base.filter(transit_to_id=own)),
-        "outgoing": rows(
-            base.annotate(returned_at=last_return)
-            .filter(Q(branch_id=own) | Q(returned_at=own))
-            .exclude(transit_to_id=own)
-        ),
-    }
+    """Items in transit to this branch, and those on their way from it to another branch."""
+    context = circulation.in_transit(desk_branch(request), limit=LIST_LIMIT)
     return _page(request, "staff/desk/circ_transit.html", context)
