@@ -141,10 +141,16 @@ def failure(
 
 
 def success(account: str) -> None:
-    """A correct sign-in clears the account's failures (not the source's)."""
-    Throttle.objects.filter(
+    """A correct sign-in clears the account's failures (not the source's).
+
+    Looked at before deleting: every authenticated API request ends here, and
+    a DELETE, even of nothing, takes SQLite's write lock.
+    """
+    rows = Throttle.objects.filter(
         scope=Throttle.Scope.ACCOUNT, key=keyed_hash("throttle-account", account)
-    ).delete()
+    )
+    if rows.exists():
+        rows.delete()
 
 
 def unlock(account: str, *, actor: Actor, purpose: str = "security: unlock account") -> bool:
