@@ -233,9 +233,14 @@ MESSAGES: dict[str, MessageSpec] = {
 
 #: Fields that `mask()` hides: secrets (AD patron PIN, CO login password,
 #: AC terminal password) and patron identity (AA patron identifier,
-#: AE personal name, BD home address, BE e-mail, BF phone). CN, the
-#: machine's login user id, is kept: it names the machine, not a person.
-MASKED_FIELDS = frozenset({"AD", "CO", "AC", "AA", "AE", "BD", "BE", "BF"})
+#: AE personal name, BD home address, BE e-mail, BF phone), and the item
+#: lists of a patron information answer (AS hold, AT overdue, AU charged,
+#: AV fine, BU recall, CD unavailable hold items), which would otherwise
+#: put what someone borrows into a log. CN, the machine's login user id, is
+#: kept: it names the machine, not a person.
+MASKED_FIELDS = frozenset(
+    {"AD", "CO", "AC", "AA", "AE", "BD", "BE", "BF", "AS", "AT", "AU", "AV", "BU", "CD"}
+)
 MASK = "***"
 
 _FIELD_ID = re.compile(r"[A-Z0-9]{2}")
