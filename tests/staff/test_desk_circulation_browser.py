@@ -88,6 +88,8 @@ def test_a_desk_member_lends_two_items_and_checks_one_in_by_keyboard(
         code_box.press("Enter")
         expect(page).to_have_url("/staff/desk/circulation/checkout/")
         expect(page.get_by_label("Scan the patron's card")).to_be_focused()
+        # desk.js is deferred: the scan box has the focus (autofocus) before it runs.
+        page.wait_for_function("() => Boolean(window.shelfguardDeskLoadedAt)")
         page.evaluate("window.deskMarker = 'loaded once'")
         loaded_at = page.evaluate("window.shelfguardDeskLoadedAt")
         assert loaded_at
@@ -130,6 +132,7 @@ def test_a_desk_member_lends_two_items_and_checks_one_in_by_keyboard(
         # Check one in: the routing is shown in place.
         page.goto("/staff/desk/circulation/checkin/")
         expect(page.get_by_label("Scan an item to check in")).to_be_focused()
+        page.wait_for_function("() => Boolean(window.shelfguardDeskLoadedAt)")
         page.evaluate("window.deskMarker = 'checkin page'")
         page.keyboard.type(BARCODES[0])
         page.keyboard.press("Enter")
@@ -138,6 +141,7 @@ def test_a_desk_member_lends_two_items_and_checks_one_in_by_keyboard(
         expect(result).to_contain_text(TITLE)
         expect(page.locator("#desk-outcome")).to_have_text("Reshelve it.")
         expect(page.get_by_label("Scan an item to check in")).to_be_focused()
+        page.wait_for_function("() => Boolean(window.shelfguardDeskLoadedAt)")
         assert page.evaluate("window.deskMarker") == "checkin page"
         assert CARD not in page.content()
     finally:
