@@ -155,6 +155,7 @@ def restore_shipped_rows(using: str = "default") -> None:
     for module, function in (
         ("shelfguard.accounts.migrations.0002_shipped_roles", "add_roles"),
         ("shelfguard.accounts.migrations.0003_more_permissions", "add"),
+        ("shelfguard.accounts.migrations.0006_request_permissions", "add"),
         ("shelfguard.circulation.migrations.0002_default_policy", "add_default"),
     ):
         getattr(importlib.import_module(module), function)(apps, editor)

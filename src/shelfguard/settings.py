@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "shelfguard.staff",
     "shelfguard.circulation",
     "shelfguard.portal",
+    "shelfguard.feedback",
+    "shelfguard.sip2",
+    "shelfguard.lifecycle",
 ]
 
 MIDDLEWARE = [

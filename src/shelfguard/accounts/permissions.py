@@ -40,6 +40,16 @@ _ALL = [
     PermissionInfo("role.manage", _("Create and edit roles"), False),
     PermissionInfo("circulation.rules", _("Edit loan rules and branch calendars"), False),
     PermissionInfo("token.manage", _("Issue and revoke staff API tokens"), False),
+    # Patrons' own requests (issue 6): deciding a correction changes a record;
+    # privacy requests name people, so both need certification.
+    PermissionInfo(
+        "patron.review_corrections", _("Review patrons' requests to correct their record"), True
+    ),
+    PermissionInfo(
+        "privacy.requests", _("Handle privacy requests and complaints"), True
+    ),
+    # Anonymous feedback carries no identity by design.
+    PermissionInfo("feedback.manage", _("Read, answer and close anonymous feedback"), False),
 ]
 
 PERMISSIONS: dict[str, PermissionInfo] = {p.code: p for p in _ALL}

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from shelfguard.portal import views
 
@@ -15,4 +15,8 @@ urlpatterns = [
     path("security/", views.security_view, name="security"),
     path("security/passkey/", views.passkey_add_options, name="passkey_add_options"),
     path("set-password/<str:token>/", views.set_password_view, name="set_password"),
+    # Issue 6: the patron's own data, each area in its own URL module.
+    path("", include("shelfguard.portal.account_urls")),
+    path("", include("shelfguard.portal.data_urls")),
+    path("", include("shelfguard.portal.request_urls")),
 ]

@@ -19,4 +19,6 @@ urlpatterns = [
     path("", include("shelfguard.staff.passkey_urls")),
     path("admin/", include("shelfguard.staff.admin_urls")),
     path("desk/", include("shelfguard.staff.desk_urls")),
+    path("corrections/", include("shelfguard.staff.correction_urls")),
+    path("feedback/", include("shelfguard.staff.feedback_urls")),
 ]
