@@ -110,7 +110,7 @@ find_pg_bindir() {
     fi
 }
 
-# Make sure PostgreSQL (when $1 is 1) and Chromium are installed: as root with
+# Make sure PostgreSQL (when $1 is 1), Chromium and age are installed: as root with
 # apt-get, install them; otherwise say what is missing and stop.
 ensure_system_packages() {
     local need_pg=$1
@@ -125,6 +125,10 @@ ensure_system_packages() {
     if [[ ! -x $CHROMIUM ]]; then
         packages+=(chromium fonts-liberation)
         missing+=("Chromium at $CHROMIUM (the browser tests drive it headless)")
+    fi
+    if ! command -v age >/dev/null; then
+        packages+=(age)
+        missing+=("the age tool (a test opens a Shelfguard backup with it, as a library would)")
     fi
     if [[ ! -e $VENV ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then
         packages+=(python3-venv)
