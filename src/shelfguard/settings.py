@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "shelfguard.feedback",
     "shelfguard.sip2",
     "shelfguard.lifecycle",
+    "shelfguard.jobs",
 ]
 
 MIDDLEWARE = [
