@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "shelfguard.sip2",
     "shelfguard.lifecycle",
     "shelfguard.jobs",
+    "shelfguard.monitoring",
 ]
 
 MIDDLEWARE = [
