@@ -21,4 +21,7 @@ urlpatterns = [
     path("desk/", include("shelfguard.staff.desk_urls")),
     path("corrections/", include("shelfguard.staff.correction_urls")),
     path("feedback/", include("shelfguard.staff.feedback_urls")),
+    path("monitoring/", include("shelfguard.staff.monitoring_urls")),
+    path("bin/", include("shelfguard.staff.bin_urls")),
+    path("privacy/", include("shelfguard.staff.dashboard_urls")),
 ]
