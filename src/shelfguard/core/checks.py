@@ -317,3 +317,44 @@ def check_staff(app_configs=None, **kwargs):
             )
         ]
     return messages
+
+
+# --- SIP2 terminals (only when the sip2 app is installed) ---------------------------
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_sip2_terminals(app_configs=None, **kwargs):
+    """Each enabled terminal allowed to sign in without TLS: its password and PINs go in clear."""
+    if not apps.is_installed("shelfguard.sip2"):
+        return []
+    from django.db import DatabaseError
+
+    from shelfguard.sip2.models import Terminal
+
+    try:
+        logins = list(
+            Terminal.objects.filter(enabled=True, allow_plaintext=True)
+            .order_by("login")
+            .values_list("login", flat=True)
+        )
+    except DatabaseError as exc:
+        return [
+            checks.Error(
+                f"Cannot read the SIP2 terminals ({exc.__class__.__name__}).",
+                hint="Run `shelfguard init` to bring the database up to date, then check again.",
+                id="shelfguard.E020",
+            )
+        ]
+    return [
+        checks.Warning(
+            f"SIP2 terminal {login!r} may sign in without TLS: its password and patrons' "
+            "PINs would cross the network in clear.",
+            hint=(
+                "Give the SIP2 server a certificate and set the machine up for TLS, then "
+                f"`shelfguard sip2 disable-terminal {login}` and add a terminal without "
+                "--allow-plaintext; keep plaintext only on a network nobody else can reach."
+            ),
+            id="shelfguard.W020",
+        )
+        for login in logins
+    ]

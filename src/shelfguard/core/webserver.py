@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
+import subprocess
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -117,3 +120,54 @@ def _context_hook(context: ssl.SSLContext):
         return context
 
     return ssl_context
+
+
+class SideServerError(RuntimeError):
+    """The SIP2 server beside the web server could not start; the message says why."""
+
+
+def start_sip2_beside(config: dict[str, Any], *, stdout) -> subprocess.Popen | None:
+    """Start `shelfguard sip2 serve` as a child when `[sip2] enabled = true`.
+
+    A child process rather than a thread: gunicorn forks its workers from this
+    process, and a fork would copy the SIP2 listener's sockets and threads into
+    every worker. The child reads the same `[sip2]` settings and environment
+    (the web's TLS certificate included) and is stopped when `serve` ends.
+    Returns None when SIP2 is not enabled; raises `SideServerError` when it is
+    enabled but exits at once (a setting it refuses, the port in use).
+    """
+    section = config.get("sip2", {})
+    if not isinstance(section, dict) or section.get("enabled") is not True:
+        return None
+    # Its log goes to our stderr as it comes (a pipe nobody reads would fill up
+    # and stall it); only the start-up line is read here.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "shelfguard", "sip2", "serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        # The child stops by itself if this process dies without stopping it.
+        env={**os.environ, "SHELFGUARD_SIP2_PARENT": str(os.getpid())},
+    )
+    assert child.stdout is not None
+    first = child.stdout.readline()  # the start-up line, or nothing when it exits
+    if not first:
+        child.wait(timeout=30)
+        raise SideServerError(
+            f"the SIP2 server ([sip2] enabled = true) did not start (exit code "
+            f"{child.returncode}); its reason is printed above."
+        )
+    stdout.write(first)
+    stdout.flush()
+    return child
+
+
+def stop_side_server(child: subprocess.Popen | None) -> None:
+    """Stop the child gracefully (SIGTERM: calls in flight finish), then for good."""
+    if child is None or child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
