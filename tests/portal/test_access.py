@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from shelfguard.core import clock
 from shelfguard.portal import urls as portal_urls
@@ -25,10 +25,27 @@ GET_PAGES = [
 ]
 BOBS = "bob keeps another long passphrase"
 SIGNED_IN_PAGES = ["/account/", "/account/sessions/", "/account/password/", "/account/security/"]
+# The patron's own account and data pages (portal/account_urls.py).
+ACCOUNT_PAGES = [
+    "/account/my-data/",
+    "/account/who-looked/",
+    "/account/consent/",
+    "/account/history/",
+]
+GET_PAGES += ACCOUNT_PAGES
+SIGNED_IN_PAGES += ACCOUNT_PAGES
+
+
+def _patterns(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _patterns(pattern.url_patterns)
+        else:
+            yield pattern
 
 
 def test_every_view_declares_who_may_open_it():
-    for pattern in portal_urls.urlpatterns:
+    for pattern in _patterns(portal_urls.urlpatterns):
         assert isinstance(pattern, URLPattern)
         assert getattr(pattern.callback, "portal_access", None) in {"patron", "public"}, pattern
     resolver = get_resolver()
@@ -88,7 +105,7 @@ def test_patron_b_cannot_use_patron_a_s_urls(reader):
         bob.post("/account/sessions/", {"end_others": "1"})
         assert alice.get("/account/").status_code == 200
         # No portal URL names a patron: the session is the only handle.
-        for pattern in portal_urls.urlpatterns:
+        for pattern in _patterns(portal_urls.urlpatterns):
             assert "patron" not in str(pattern.pattern)
         # Alice's password does not re-authenticate Bob.
         response = bob.post(

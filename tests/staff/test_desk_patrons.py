@@ -105,6 +105,7 @@ def test_every_desk_patron_page_declares_its_permission():
         "desk_patron_replace_card": "patron.change",
         "desk_patron_block": "circulation.loan",
         "desk_patron_unblock": "circulation.loan",
+        "desk_patron_verify_identity": "patron.change",
     }
 
 

@@ -201,8 +201,23 @@ def build_world(kind: str, home) -> World:
         # Loan rules and branch calendars (staff/rules_views.py).
         "policy_id": _policy_ids(),
         "branch_code": ["MAIN", "EAST"],
+        # Correction requests (staff/correction_views.py) of the MAIN and the EAST patron.
+        "correction_id": _correction_ids(patron_ids),
     }
     return world
+
+
+def _correction_ids(patron_ids: list[int]) -> list[int]:
+    from shelfguard.patrons import services as patrons
+
+    return [
+        patrons.submit(
+            pk,
+            {"name": f"Testa Corrected{n}"},
+            actor=Actor(kind="patron", ident=str(pk), channel="web"),
+        ).pk
+        for n, pk in enumerate(patron_ids, start=1)
+    ]
 
 
 def _policy_ids() -> list[int]:
@@ -260,6 +275,11 @@ def _branch_of_object(name: str, value) -> tuple[bool, int | None]:
 
         found = Patron.objects.filter(pk=value).values_list("home_branch_id", flat=True)
         return True, found.first()
+    if name == "correction_id":
+        from shelfguard.patrons.models import CorrectionRequest
+
+        found = CorrectionRequest.objects.filter(pk=value)
+        return True, found.values_list("patron__home_branch_id", flat=True).first()
     return False, None
 
 
@@ -494,7 +514,14 @@ def _portal_helpers():
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "route",
-    [r for r in portal_routes() if r.converters and not _portal_public(r.view)],
+    [
+        r
+        for r in portal_routes()
+        if r.converters
+        and not _portal_public(r.view)
+        # Arguments that name public things (a catalogue record), not a patron's object.
+        and not set(r.converters) <= set(getattr(r.view, "portal_public_arguments", ()))
+    ],
     ids=lambda r: r.name,
 )
 def test_patron_pages_refuse_other_patrons(route, home):

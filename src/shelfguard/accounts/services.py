@@ -661,6 +661,38 @@ def staff_details(
     )
 
 
+@dataclass(frozen=True)
+class StaffAsSeenByPatron:
+    """What a patron's "who looked at my record" page may say about a member of staff."""
+
+    username: str
+    #: Role names as they are now (roles are not kept per ledger entry).
+    roles: list[str]
+    branch: str
+
+
+def staff_as_seen_by_patron(usernames: Iterable[str]) -> dict[str, StaffAsSeenByPatron]:
+    """Roles and branch of each named staff member (unknown names are left out); two queries.
+
+    No personal data of a patron is read, so nothing is recorded: the page
+    that shows it records its own read of the ledger.
+    """
+    wanted = {name for name in usernames if name}
+    rows = (
+        StaffUser.objects.filter(username__in=wanted)
+        .select_related("branch")
+        .prefetch_related("roles")
+    )
+    return {
+        staff.username: StaffAsSeenByPatron(
+            username=staff.username,
+            roles=[role.name for role in staff.roles.all()],
+            branch=staff.branch.name,
+        )
+        for staff in rows
+    }
+
+
 def enable_staff(
     staff: StaffUser,
     *,

@@ -314,6 +314,78 @@ def cancel_hold(
     return row
 
 
+def change_pickup(
+    hold: Hold | int,
+    pickup_branch: Branch | str | int,
+    *,
+    actor: Actor,
+    purpose: str,
+    patron: Patron | int | None = None,
+) -> Hold:
+    """Move a waiting hold to another pickup branch (the patron's own when `patron` is given).
+
+    Only while the hold waits: once a copy is trapped for it (in transit or on
+    the shelf) the copy is already on its way to the old branch, so the hold
+    must be cancelled and placed again instead. The new branch must allow
+    holds on the title for this patron, as when placing. The queue position
+    does not change.
+    """
+    hold_id = hold if isinstance(hold, int) else hold.pk
+    new_pickup = branch_of(pickup_branch)
+    with transaction.atomic():
+        row = _lock_hold(hold_id)
+        owner = row.patron_id
+        access.authorise(
+            actor,
+            access.LOAN,
+            purpose=purpose,
+            branch=new_pickup,
+            patron_id=owner,
+            self_service=True,
+        )
+        if patron is not None and patron_id_of(patron) != owner:
+            raise e.CirculationError(e.NOT_YOURS, _("This hold belongs to another patron."))
+        if row.status not in ACTIVE_HOLD_STATUSES:
+            raise e.CirculationError(e.INVALID, _("This hold has already ended."))
+        if row.status != HoldStatus.WAITING:
+            raise e.CirculationError(
+                e.INVALID,
+                _(
+                    "A copy is already on its way to the pickup branch or waiting there; "
+                    "cancel the hold and place it again to collect it elsewhere."
+                ),
+            )
+        if row.pickup_branch_id == new_pickup.pk:
+            return row
+        current = standing(owner, today=calendar_for(new_pickup).today())
+        copies = Item.objects.filter(record_id=row.record_id).exclude(
+            status__in=(ItemStatus.WITHDRAWN, ItemStatus.LOST, ItemStatus.MISSING)
+        )
+        if row.item_id is not None:
+            copies = copies.filter(pk=row.item_id)
+        types = set(copies.values_list("item_type_id", flat=True))
+        if not any(
+            policy_for(current.patron.category_id, t, new_pickup.pk).holds_allowed for t in types
+        ):
+            raise e.CirculationError(
+                e.HOLDS_NOT_ALLOWED,
+                _("The loan rules do not allow holds on this to be collected at that branch."),
+            )
+        old = row.pickup_branch
+        row.pickup_branch = new_pickup
+        row.save(update_fields=["pickup_branch"])
+        entry(
+            actor,
+            "hold_pickup_change",
+            purpose=purpose,
+            patron_id=owner,
+            branch=new_pickup,
+            fields=("holds",),
+            previous=old.code,
+        )
+    return row
+
+
 def hold_queue(record: Record | int) -> list[dict[str, Any]]:
     """The title's active holds in queue order, without patron ids (so nothing to record)."""
     record_id = record if isinstance(record, int) else record.pk
@@ -410,6 +482,7 @@ def fill(hold: Hold, patron: Patron, *, today: dt.date, item_type: str, category
 __all__ = [
     "Routing",
     "cancel_hold",
+    "change_pickup",
     "expire_holds",
     "hold_queue",
     "holds_of",

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from shelfguard.circulation import access
 from shelfguard.circulation.common import entry, patron_id_of
+from shelfguard.circulation.errors import INVALID, CirculationError
 from shelfguard.circulation.models import (
     ACTIVE_HOLD_STATUSES,
     Charge,
@@ -212,12 +213,49 @@ def delete_history(patron: Patron | int, *, actor: Actor, purpose: str) -> int:
     return count
 
 
+def delete_history_entry(patron: Patron | int, loan: int, *, actor: Actor, purpose: str) -> None:
+    """Unlink one loan of the patron's kept history (one entry of their right to delete it).
+
+    Refused for a loan that is not in this patron's kept history (someone
+    else's, still open, or already unlinked), and for one with a charge still
+    unpaid: that link stays until the charge is settled, as for the whole
+    history.
+    """
+    pk = patron_id_of(patron)
+    _history_access(actor, pk, purpose)
+    with transaction.atomic():
+        unsettled = Charge.objects.filter(settled_on__isnull=True, loan__isnull=False).values(
+            "loan_id"
+        )
+        count = (
+            Loan.objects.filter(pk=loan, patron_id=pk)
+            .exclude(outcome=LoanOutcome.OPEN)
+            .exclude(pk__in=unsettled)
+            .update(patron=None)
+        )
+        if count != 1:
+            raise CirculationError(
+                INVALID,
+                _("This loan is not in your kept reading history (or a charge on it is unpaid)."),
+            )
+        entry(
+            actor,
+            "history_delete",
+            purpose=purpose,
+            patron_id=pk,
+            branch=None,
+            fields=("reading_history",),
+            count=1,
+        )
+
+
 __all__ = [
     "EMAIL_CONSENT",
     "HISTORY_CONSENT",
     "TITLES_CONSENT",
     "NoticeKind",
     "delete_history",
+    "delete_history_entry",
     "keeps_history",
     "reading_history",
 ]

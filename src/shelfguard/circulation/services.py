@@ -19,6 +19,7 @@ from shelfguard.circulation.errors import CirculationError
 from shelfguard.circulation.holds import (
     Routing,
     cancel_hold,
+    change_pickup,
     expire_holds,
     hold_queue,
     holds_of,
@@ -49,22 +50,25 @@ from shelfguard.circulation.policy import (
     set_policy,
     set_time_zone,
 )
-from shelfguard.circulation.privacy import delete_history, reading_history
-from shelfguard.circulation.rules import Verdict, may_borrow, policy_for
+from shelfguard.circulation.privacy import delete_history, delete_history_entry, reading_history
+from shelfguard.circulation.rules import Standing, Verdict, may_borrow, policy_for, standing
 
 __all__ = [
     "CheckinResult",
     "CheckoutResult",
     "CirculationError",
     "Routing",
+    "Standing",
     "Verdict",
     "add_closed_day",
     "block_patron",
     "cancel_hold",
+    "change_pickup",
     "checkin",
     "checkout",
     "claims_returned",
     "delete_history",
+    "delete_history_entry",
     "delete_policy",
     "expire_holds",
     "find_patron",
@@ -89,4 +93,5 @@ __all__ = [
     "set_policy",
     "set_time_zone",
     "settle_charge",
+    "standing",
 ]

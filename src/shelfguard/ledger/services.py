@@ -291,6 +291,43 @@ def query(
     return found
 
 
+def entries_about(
+    patron_id: int,
+    *,
+    actor: Actor,
+    purpose: str,
+    offset: int = 0,
+    limit: int = 50,
+    using: str | None = None,
+) -> tuple[list[Entry], int]:
+    """One page of the entries about a patron, newest first, and how many there are in all.
+
+    For the patron's own "who looked at my record" page. Reading it is
+    recorded like `query` (a `ledger.query` entry naming the patron, the
+    page's size and the total), and that entry is written after the page is
+    read, so it appears the next time.
+    """
+    patron_id = chain.check_patron_id(patron_id)
+    if patron_id is None:
+        raise InvalidEntry("Name the patron whose entries to read.")
+    if offset < 0 or limit < 1:
+        raise InvalidEntry("offset must be zero or more and limit a positive number of entries.")
+    db = using or router.db_for_write(Entry)
+    entries = Entry.objects.using(db).filter(patron_id=patron_id)
+    with transaction.atomic(using=db):
+        total = entries.count()
+        found = list(entries.order_by("-seq")[offset : offset + limit])
+        append(
+            actor=actor,
+            action="ledger.query",
+            purpose=purpose,
+            patron_id=patron_id,
+            detail={"filters": ["patron", "page"], "results": len(found), "total": total},
+            using=db,
+        )
+    return found, total
+
+
 def retention_days() -> int:
     """Days ledger entries are kept: `[ledger] retention_days`, default three years."""
     value = settings.CONFIG.get("ledger", {}).get("retention_days", DEFAULT_RETENTION_DAYS)

@@ -15,6 +15,12 @@ class PatronsConfig(AppConfig):
         checks.register(check_register_matches_model, checks.Tags.models)
         checks.register(check_patrons_configuration)
 
+        from shelfguard.patrons.export_sections import register_patron_sections
+
+        # The profile and consents open the patron's export; other sections follow.
+        register_patron_sections()
+        _register_correction_export()
+
 
 def check_register_matches_model(
     app_configs: Any = None, **kwargs: Any
@@ -61,6 +67,25 @@ def check_patrons_configuration(
     try:
         register.collected_choices()
         register.guardian_age()
+        register.self_editable()
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="patrons.E003")]
     return []
+
+
+def _register_correction_export() -> None:
+    """The patron's correction requests, with their proposed values and outcomes, in the export."""
+    from shelfguard.patrons import corrections
+    from shelfguard.patrons.export_sections import ExportSection, register_export_section
+
+    register_export_section(
+        ExportSection(
+            name="corrections",
+            description=(
+                "Your requests to correct your details: what you asked for, your notes, "
+                "each step and the library's decision."
+            ),
+            columns=corrections.EXPORT_COLUMNS,
+            rows=corrections.export_rows,
+        )
+    )

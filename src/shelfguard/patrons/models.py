@@ -193,3 +193,91 @@ class Consent(models.Model):
     def __str__(self) -> str:
         state = "given" if self.given else "withdrawn"
         return f"consent {self.purpose} {state} by patron {self.patron_id}"
+
+
+# --- Correction requests (patrons/corrections.py) ----------------------------------
+
+
+class CorrectionStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for review")
+    NEEDS_PROOF = "needs_proof", _("Proof asked for")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class CorrectionRequest(models.Model):
+    """A patron's request to change details that staff verify (name, address, birth data).
+
+    The proposed values and the patron's note are personal data: they are
+    sealed with the patron's own key (bound to this request's id), so they
+    become unreadable with everything else when the patron is erased. Only
+    the names of the fields asked about are kept in clear, for the queue.
+    """
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="corrections")
+    status = models.CharField(
+        max_length=16,
+        choices=CorrectionStatus.choices,
+        default=CorrectionStatus.OPEN,
+        db_index=True,
+    )
+    fields = models.JSONField(default=list)
+    values_sealed = models.BinaryField(null=True)
+    note_sealed = models.BinaryField(null=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    reviewer = models.CharField(max_length=180, blank=True)
+    decided_at = models.DateTimeField(null=True)
+    #: Staff's reason for a rejection or for asking for proof (shown to the patron, escaped).
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="patrons_correction_queue")]
+
+    def __str__(self) -> str:
+        return f"correction request {self.pk} of patron {self.patron_id}"
+
+
+class CorrectionStep(models.Model):
+    """One step of a correction request: submitted, proof asked, note added, decided, withdrawn."""
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.CASCADE, related_name="steps")
+    at = models.DateTimeField()
+    action = models.CharField(max_length=16)
+    actor = models.CharField(max_length=180)
+    #: Staff's reason, when the step has one; a patron's note is sealed instead.
+    reason = models.TextField(blank=True)
+    note_sealed = models.BinaryField(null=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on correction request {self.request_id}"
+
+
+# --- Self-registration (patrons/selfreg.py) ------------------------------------------
+
+
+class SelfRegistration(models.Model):
+    """A card applied for on the public portal page: e-mail check, then a provisional card.
+
+    Only a keyed hash of the one-time e-mail link is kept. Until `verified_at`
+    the card is blocked (no sign-in, no loans); unverified applications are
+    erased after 30 days. `identity_checked_at` is set when a desk lifts the
+    provisional status.
+    """
+
+    patron = models.OneToOneField(Patron, on_delete=models.CASCADE, related_name="selfreg")
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    token_expires_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField(db_index=True)
+    verified_at = models.DateTimeField(null=True)
+    identity_checked_at = models.DateTimeField(null=True)
+    #: The category the card gets once a desk has checked the holder's identity.
+    target_category = models.CharField(max_length=32, default="adult")
+
+    def __str__(self) -> str:
+        return f"self-registration of patron {self.patron_id}"

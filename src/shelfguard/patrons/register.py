@@ -89,6 +89,11 @@ class PersonalField:
     default_collected: bool = True
     #: Fields of which at most one may be collected (the library's choice).
     excludes: str | None = None
+    #: A change asked for by the patron is reviewed by staff (proof may be asked);
+    #: unless listed in `[patrons] self_editable`, the patron cannot change it at once.
+    needs_verification: bool = False
+    #: Asked for by the public self-registration form (`/account/register/`).
+    self_registration: bool = False
 
     @property
     def sealed(self) -> bool:
@@ -102,7 +107,9 @@ class PersonalField:
 
 _MEMBERSHIP = "Providing library membership (public task / contract of membership)"
 _WHILE_MEMBER = (
-    "While the card is held; destroyed on erasure (the patron's key is destroyed, "
+    "While the card is held, and erased automatically two years after the card expires "
+    "if nothing is outstanding (`[retention] expired_patron_days`, with an e-mail notice "
+    "first); destroyed on erasure (the patron's key is destroyed, "
     "so copies in backups become unreadable too)"
 )
 
@@ -134,6 +141,8 @@ FIELDS: tuple[PersonalField, ...] = (
         exported=True,
         requirement=Requirement.REQUIRED,
         optional_choice=False,
+        needs_verification=True,
+        self_registration=True,
     ),
     PersonalField(
         key="email",
@@ -148,6 +157,7 @@ FIELDS: tuple[PersonalField, ...] = (
         exported=True,
         requirement=Requirement.ONE_CONTACT,
         optional_choice=True,
+        self_registration=True,
     ),
     PersonalField(
         key="phone",
@@ -176,6 +186,7 @@ FIELDS: tuple[PersonalField, ...] = (
         exported=True,
         requirement=Requirement.ONE_CONTACT,
         optional_choice=True,
+        needs_verification=True,
     ),
     PersonalField(
         key="birth_year",
@@ -191,6 +202,7 @@ FIELDS: tuple[PersonalField, ...] = (
         requirement=Requirement.OPTIONAL,
         optional_choice=True,
         excludes="birth_date",
+        needs_verification=True,
     ),
     PersonalField(
         key="birth_date",
@@ -207,6 +219,7 @@ FIELDS: tuple[PersonalField, ...] = (
         optional_choice=True,
         default_collected=False,
         excludes="birth_year",
+        needs_verification=True,
     ),
     PersonalField(
         key="guardian_name",
@@ -221,6 +234,7 @@ FIELDS: tuple[PersonalField, ...] = (
         exported=True,
         requirement=Requirement.CHILDREN,
         optional_choice=False,
+        needs_verification=True,
     ),
     PersonalField(
         key="identity_verification",
@@ -271,7 +285,10 @@ FIELDS: tuple[PersonalField, ...] = (
         field_class=FieldClass.IDENTIFIER,
         purpose="Let the patron sign in to the portal and the self-check machines",
         legal_basis=_MEMBERSHIP,
-        retention="While the card is held; the hash is deleted on erasure",
+        retention=(
+            "While the card is held (erased with the record two years after the card "
+            "expires); the hash is deleted on erasure"
+        ),
         protection=Protection.HASHED,
         blind_index=None,
         masking=Masking.HIDDEN,
@@ -410,6 +427,46 @@ def guardian_age() -> int:
             f"from 1 to 25, not {value!r}."
         )
     return value
+
+
+def correctable_keys() -> tuple[str, ...]:
+    """Sealed fields a patron may ask to change from the portal (not the card number)."""
+    return tuple(k for k in collected_sealed_keys() if k != "card_number")
+
+
+def self_editable() -> tuple[str, ...]:
+    """Fields the patron changes at once, after re-authenticating (`[patrons] self_editable`).
+
+    The default is the contact channels that need no proof (e-mail, phone);
+    every other correctable field goes through a reviewed correction request.
+    A library may list fewer, or add other correctable fields it trusts.
+    """
+    default = [k for k in CONTACT_KEYS if not BY_KEY[k].needs_verification]
+    raw = _patrons_config().get("self_editable", default)
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ImproperlyConfigured(
+            "[patrons] self_editable in shelfguard.toml must be a list of field names, e.g. "
+            'self_editable = ["email", "phone"].'
+        )
+    allowed = [k for k in SEALED_KEYS if k != "card_number"]
+    unknown = [item for item in raw if item not in allowed]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"[patrons] self_editable names {', '.join(unknown)}, which a patron cannot change "
+            f"themselves; choose from {', '.join(allowed)}."
+        )
+    return tuple(k for k in correctable_keys() if k in raw)
+
+
+def reviewed_keys() -> tuple[str, ...]:
+    """Correctable fields whose change the staff review (everything not self-editable)."""
+    own = self_editable()
+    return tuple(k for k in correctable_keys() if k not in own)
+
+
+def self_registration_keys() -> tuple[str, ...]:
+    """Fields the public self-registration form asks for, of those this library collects."""
+    return tuple(f.key for f in collected_fields() if f.self_registration)
 
 
 def exported_keys() -> tuple[str, ...]:

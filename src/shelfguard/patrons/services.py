@@ -16,7 +16,9 @@ erasure, reindex); this module is the one place callers import them from.
 A lost card is replaced with `update(patron, {"card_number": new})`: the new
 number's blind index replaces the old one in the same transaction, so the
 old number finds nobody from the moment it commits. `renew_card` extends a
-card's validity.
+card's validity. Correction requests (`submit` ... `approve`) live in
+`corrections`, card applications from the portal (`apply_for_card`,
+`verify_email`, `verify_identity`, `purge_unverified`) in `selfreg`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ from shelfguard.patrons.consent import (
     has_consent,
     withdraw_consent,
 )
+from shelfguard.patrons.corrections import (
+    CorrectionNotFound,
+    add_note,
+    approve,
+    ask_for_proof,
+    branch_of_request,
+    change_own_details,
+    reject,
+    requests_of,
+    review,
+    reviewed_fields_for,
+    submit,
+    withdraw,
+)
+from shelfguard.patrons.corrections import queue as correction_queue
 from shelfguard.patrons.erasure import erase
 from shelfguard.patrons.errors import (
     ErasureRefused,
@@ -37,6 +54,7 @@ from shelfguard.patrons.errors import (
     PatronNotFound,
     SealedDataDamaged,
 )
+from shelfguard.patrons.export_sections import open_export_key, seal_export_key
 from shelfguard.patrons.lookup import (
     find_by_card,
     find_by_email,
@@ -44,6 +62,9 @@ from shelfguard.patrons.lookup import (
     get_patron,
     reveal,
     search_by_name,
+)
+from shelfguard.patrons.obligations import (
+    outstanding as outstanding_obligations,
 )
 from shelfguard.patrons.obligations import (
     register_obligation_check,
@@ -61,6 +82,17 @@ from shelfguard.patrons.registration import (
     update,
 )
 from shelfguard.patrons.reindex import KEY_ROTATION_PURPOSE, rebuild_blind_indexes
+from shelfguard.patrons.selfreg import (
+    SelfRegistrationError,
+    is_provisional,
+    purge_unverified,
+    verify_email,
+    verify_identity,
+)
+from shelfguard.patrons.selfreg import apply as apply_for_card
+from shelfguard.patrons.selfreg import available as self_registration_available
+from shelfguard.patrons.selfreg import form_fields as self_registration_fields
+from shelfguard.patrons.selfreg import open_link as open_application_link
 from shelfguard.patrons.validation import PatronError
 
 __all__ = [
@@ -68,15 +100,24 @@ __all__ = [
     "DEFAULT_CATEGORIES",
     "KEY_ROTATION_PURPOSE",
     "ConsentState",
+    "CorrectionNotFound",
     "ErasureRefused",
     "KeyMissing",
     "PatronErased",
     "PatronError",
     "PatronNotFound",
     "SealedDataDamaged",
+    "SelfRegistrationError",
+    "add_note",
+    "apply_for_card",
+    "approve",
+    "ask_for_proof",
+    "branch_of_request",
+    "change_own_details",
     "check_pin",
     "consent_in_force",
     "consents",
+    "correction_queue",
     "ensure_defaults",
     "erase",
     "find_by_card",
@@ -85,15 +126,31 @@ __all__ = [
     "get_patron",
     "give_consent",
     "has_consent",
+    "is_provisional",
+    "open_application_link",
+    "open_export_key",
+    "outstanding_obligations",
+    "purge_unverified",
     "rebuild_blind_indexes",
     "register",
     "register_obligation_check",
     "register_withdrawal_handler",
+    "reject",
     "renew_card",
+    "requests_of",
     "reveal",
+    "review",
+    "reviewed_fields_for",
+    "seal_export_key",
     "search_by_name",
+    "self_registration_available",
+    "self_registration_fields",
+    "submit",
     "unregister_obligation_check",
     "unregister_withdrawal_handler",
     "update",
+    "verify_email",
+    "verify_identity",
+    "withdraw",
     "withdraw_consent",
 ]

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext_lazy
 
 from shelfguard.portal import config, sessions
@@ -85,10 +85,39 @@ def no_store(view):
     return wrapped
 
 
-def _to_login(request: HttpRequest, reason: str) -> HttpResponse:
+def local_next(value: object) -> str | None:
+    """`value` if it is a path of the portal on this site (where to go after sign-in), else None.
+
+    Only paths under the portal's own root are accepted: never a scheme, a
+    host, a protocol-relative `//`, a backslash or a control character, so a
+    link cannot send a patron who just signed in to another site.
+    """
+    if not isinstance(value, str) or not value or len(value) > 300:
+        return None
+    if "\\" in value or "//" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return None
+    if not value.startswith(reverse("portal:home")):
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts=set()):
+        return None
+    return value
+
+
+def return_here_after_sign_in(view):
+    """Mark a page (under `patron_required`) the patron comes back to after signing in."""
+    view.portal_return_here = True
+    return view
+
+
+def _to_login(request: HttpRequest, reason: str, next_path: str | None = None) -> HttpResponse:
     url = reverse("portal:login")
+    query = {}
     if reason in ENDED_MESSAGES:
-        url = f"{url}?{urlencode({'ended': reason})}"
+        query["ended"] = reason
+    if next_path:
+        query["next"] = next_path
+    if query:
+        url = f"{url}?{urlencode(query)}"
     response = redirect(url)
     if token_of(request) is not None:
         clear_cookie(response)
@@ -106,7 +135,10 @@ def patron_required(view):
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         session, reason = sessions.check(token_of(request))
         if session is None:
-            return _to_login(request, reason)
+            back = None
+            if request.method == "GET" and getattr(view, "portal_return_here", False):
+                back = local_next(request.get_full_path())
+            return _to_login(request, reason, back)
         request.patron_session = session
         request.patron = session.patron
         return view(request, *args, **kwargs)

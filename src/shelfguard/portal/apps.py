@@ -14,10 +14,19 @@ class PortalConfig(AppConfig):
 
         post_save.connect(_forget_erased, sender=Patron, dispatch_uid="portal-forget-erased")
 
+        from shelfguard.portal import export
+
+        # Circulation's and the ledger's parts of "download my data".
+        export.register_sections()
+
 
 def _forget_erased(sender, instance, **kwargs) -> None:
     """An erased patron's password hash, authenticator and sessions go in the same transaction."""
     if instance.is_erased:
+        from shelfguard.portal.closure import forget_closures
         from shelfguard.portal.credentials import forget
+        from shelfguard.portal.export import forget_exports
 
         forget(instance)
+        forget_exports(instance)
+        forget_closures(instance)

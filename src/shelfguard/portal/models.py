@@ -119,3 +119,89 @@ class PatronPasskey(models.Model):
 
     def __str__(self) -> str:
         return f"passkey {self.pk} of patron {self.patron_id}"
+
+
+class ExportFile(models.Model):
+    """One "download my data" file: offered once, then gone.
+
+    The ZIP is stored under `$SHELFGUARD_HOME/exports/<file_name>`, encrypted
+    with AES-256-GCM under a fresh random key. That key is kept only in its
+    `ExportKey` row, sealed with the patron's own data key, so deleting the
+    row (after the download, at the purge, or by erasing the patron) makes
+    whatever the disk still holds of the file unreadable. The download token
+    is kept only as a keyed hash and works only in the session that asked.
+    """
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="export_files")
+    # The portal session that asked: the token is of no use in another one.
+    session = models.ForeignKey(
+        PatronSession, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    # A random name, unrelated to the token and to the patron.
+    file_name = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    # Set when the file and its key were deleted (download, purge or erasure).
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["removed_at", "created_at"], name="portal_export_open")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of patron {self.patron_id}"
+
+
+class ExportKey(models.Model):
+    """The AES-256-GCM key of one export file, sealed with the patron's data key.
+
+    Deleted when the file is: without this row the file cannot be decrypted.
+    """
+
+    export = models.OneToOneField(ExportFile, on_delete=models.CASCADE, related_name="key")
+    # The key (base64) sealed for owner "patron:<id>", field "portal_export".
+    sealed = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"key of export {self.export_id}"
+
+
+class ClosureRequest(models.Model):
+    """A patron's request to close their account, erased after a cooling-off period.
+
+    `pending` until `erase_after`; the patron may cancel until then. The
+    nightly run erases the patron; when an obligation appeared meanwhile the
+    request goes `on_hold` with the reason (what is owed, never a value) and
+    is tried again at every run, until the patron settles it or cancels.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ON_HOLD = "on_hold"
+        CANCELLED = "cancelled"
+        DONE = "done"
+
+    patron = models.ForeignKey(Patron, on_delete=models.CASCADE, related_name="closure_requests")
+    requested_at = models.DateTimeField()
+    erase_after = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    hold_reason = models.CharField(max_length=500, blank=True)
+    # The circulation block that stops new loans during the cooling-off period.
+    block_id = models.BigIntegerField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["erase_after", "id"]
+        indexes = [models.Index(fields=["status", "erase_after"], name="portal_closure_due")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patron"],
+                condition=models.Q(status__in=["pending", "on_hold"]),
+                name="portal_one_open_closure",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"closure request {self.pk} of patron {self.patron_id} ({self.status})"

@@ -17,12 +17,13 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from shelfguard.accounts.webauthn_core import RelyingParty
-from shelfguard.portal import config, services
+from shelfguard.portal import account_views, services
 from shelfguard.portal import passkeys as patron_passkeys
 from shelfguard.portal import sessions as register
 from shelfguard.portal.access import (
     ENDED_MESSAGES,
     clear_cookie,
+    local_next,
     patron_required,
     public_page,
     set_cookie,
@@ -73,8 +74,10 @@ def _refused(request: HttpRequest, template: str, context: dict, exc) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     token = token_of(request)
+    # Where to go after signing in (a portal path only, e.g. the place-hold page).
+    back = local_next(request.POST.get("next") or request.GET.get("next"))
     if request.method == "GET" and token and services.check_session(token)[0] is not None:
-        return redirect("portal:home")
+        return redirect(back or "portal:home")
     notice = ENDED_MESSAGES.get(request.GET.get("ended", ""), "")
     if request.GET.get("password") == "set":
         notice = _("Your password is set. Sign in with your card number and the new password.")
@@ -98,13 +101,19 @@ def login_view(request: HttpRequest) -> HttpResponse:
                     patron, public=data["public"], client=client_of(request)
                 )
                 pending = session.stage == PatronSession.Stage.PENDING
-                response = redirect("portal:verify" if pending else "portal:home")
+                if pending:
+                    verify = reverse("portal:verify")
+                    target = f"{verify}?{urlencode({'next': back})}" if back else verify
+                else:
+                    target = back or reverse("portal:home")
+                response = redirect(target)
                 set_cookie(response, new_token, public=pending or session.public)
                 return response
         # A fresh form: the card number is not written back into the page.
-        context = {"form": LoginForm(), "error": error, "notice": ""}
+        context = {"form": LoginForm(), "error": error, "notice": "", "next": back}
         return _refused(request, "portal/login.html", context, exc)
-    return render(request, "portal/login.html", {"form": LoginForm(), "notice": notice})
+    context = {"form": LoginForm(), "notice": notice, "next": back}
+    return render(request, "portal/login.html", context)
 
 
 @public_page
@@ -115,10 +124,12 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     if session is None:
         return redirect("portal:login")
     patron = session.patron
+    back = local_next(request.POST.get("next") or request.GET.get("next"))
     context = {
         "form": CodeForm(),
         "has_totp": services.has_totp(patron),
         "has_passkeys": patron_passkeys.has_passkeys(patron),
+        "next": back,
     }
     if request.method == "POST":
         error, exc = str(services.GENERIC_FAILURE), None
@@ -145,7 +156,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
         except services.SignInFailed as failed:
             error, exc = str(failed), failed
         else:
-            response = redirect("portal:home")
+            response = redirect(back or reverse("portal:home"))
             set_cookie(response, new_token, public=session.public)
             return response
         return _refused(request, "portal/verify.html", {**context, "error": error}, exc)
@@ -173,17 +184,8 @@ def verify_passkey_options(request: HttpRequest) -> HttpResponse:
 @patron_required
 @require_http_methods(["GET"])
 def home(request: HttpRequest) -> HttpResponse:
-    session = request.patron_session
-    patron = session.patron
-    context = {
-        "status": patron.get_status_display(),
-        "expires_on": patron.expires_on,
-        "has_totp": services.has_totp(patron),
-        "passkey_count": len(patron_passkeys.list_passkeys(patron)),
-        "public": session.public,
-        "idle_minutes": int(config.idle_timeout(public=session.public).total_seconds() // 60),
-    }
-    return render(request, "portal/home.html", context)
+    """My account: card, loans, holds, charges, blocks (see `account_views.render_home`)."""
+    return account_views.render_home(request)
 
 
 @patron_required

@@ -50,7 +50,7 @@ from shelfguard.core.models import Branch
 from shelfguard.patrons import privacy_notice
 from shelfguard.patrons import register as reg
 from shelfguard.patrons import services as patrons
-from shelfguard.patrons.models import PatronStatus, PrivacyNotice
+from shelfguard.patrons.models import IdentityDocument, PatronStatus, PrivacyNotice
 from shelfguard.staff import desk_forms as f
 from shelfguard.staff.access import permission_required, refused
 
@@ -87,6 +87,7 @@ DONE_MESSAGES = {
     "replaced": gettext_lazy("The new card is in use; the old card no longer works."),
     "blocked": gettext_lazy("Borrowing is blocked."),
     "unblocked": gettext_lazy("The block is lifted."),
+    "identity": gettext_lazy("Identity checked: the card is no longer provisional."),
 }
 
 
@@ -298,6 +299,10 @@ def _render_patron(
             "blocks": _blocks_in_force(patron.pk),
             "can_change": bool(_may(request, "patron.change", branch)),
             "can_block": bool(_may(request, BLOCK_CODE, branch)),
+            # A card applied for online: limited until a desk checks who holds it.
+            "provisional": patrons.is_provisional(patron),
+            "records_documents": reg.is_collected("identity_verification"),
+            "document_choices": [(k, lbl) for k, lbl in IdentityDocument.choices if k],
         }
     )
     return render(request, "staff/desk/patron.html", context, status=status)
@@ -651,3 +656,23 @@ def unblock(request: HttpRequest, patron_id: int) -> HttpResponse:
         error = _("Choose the block and say why it is lifted.")
     extra = {"blocking": False, "blocks": blocks}
     return _change_page(request, "staff/desk/block.html", patron, form, error, extra)
+
+
+@permission_required("patron.change", branch_of=_patron_branch)
+@csrf_protect
+@require_POST
+def verify_identity(request: HttpRequest, patron_id: int) -> HttpResponse:
+    """The holder of a card applied for online showed a document: lift the provisional status."""
+    patron, stop = _changeable(request, patron_id)
+    if stop:
+        return stop
+    if request.POST.get("confirm") != "yes":
+        error = _("Tick the box to confirm that you saw the holder's identity document.")
+        return _render_patron(request, patron, error=error, status=400)
+    try:
+        patrons.verify_identity(
+            patron, document=request.POST.get("document", ""), actor=_actor(request)
+        )
+    except patrons.PatronError as exc:
+        return _render_patron(request, patron, error=_error_text(exc), status=400)
+    return redirect(_patron_url(patron.pk, "identity"))

@@ -24,6 +24,11 @@ urlpatterns: list = [
     ),
     path("patrons/<int:patron_id>/block/", patrons.block, name="desk_patron_block"),
     path("patrons/<int:patron_id>/unblock/", patrons.unblock, name="desk_patron_unblock"),
+    path(
+        "patrons/<int:patron_id>/verify-identity/",
+        patrons.verify_identity,
+        name="desk_patron_verify_identity",
+    ),
     # --- Circulation: check out, check in, renew, holds, hold shelf, transit ---
     # Scanner first: each form answers JSON to desk.js, or redirects without JS.
     # Every page is for the staff member's own branch (desk_circ_views.desk_branch).

@@ -38,7 +38,8 @@ _ID_REF = re.compile(r"(?:id:|#)(\d+)\Z", re.IGNORECASE)
 class Command(BaseCommand):
     help = (
         "Work with patrons: import from CSV, register, show (a recorded reveal) or erase; "
-        "set a portal password or make a one-time set-password link."
+        "set a portal password or make a one-time set-password link; erase card "
+        "applications never confirmed (purge-unverified)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -175,9 +176,22 @@ class Command(BaseCommand):
         )
         link.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
+        purge = sub.add_parser(
+            "purge-unverified",
+            help="erase card applications whose e-mail address was not confirmed in 30 days",
+            description=(
+                "Erase every card applied for online (self-registration) whose e-mail "
+                "address was not confirmed within 30 days of the application. Each is "
+                "erased like `patron erase` (key destroyed, id-only tombstone, ledger entry)."
+            ),
+        )
+        purge.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
+
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
-            if action == "import":
+            if action == "purge-unverified":
+                self._purge_unverified(as_json=options["as_json"])
+            elif action == "import":
                 self._import(options["file"], as_json=options["as_json"])
             elif action == "show":
                 self._show(options["patron"], options["purpose"], as_json=options["as_json"])
@@ -206,6 +220,21 @@ class Command(BaseCommand):
             raise CommandError(f"The vault refused: {exc}") from None
         except PortalError as exc:
             raise CommandError(str(exc)) from None
+
+    # --- purge unconfirmed self-registrations ---------------------------------------
+
+    def _purge_unverified(self, *, as_json: bool) -> None:
+        from shelfguard.patrons.selfreg import count_unverified_due
+
+        show_bar = progress.wanted(as_json)
+        total = count_unverified_due() if show_bar else None
+        with progress.count_progress(total, "Erasing unconfirmed applications", show_bar) as bar:
+            advance = (lambda: bar.advance(bar.task_ids[0])) if bar else None
+            erased = services.purge_unverified(actor=Actor.cli_operator(), on_patron=advance)
+        if as_json:
+            self.stdout.write(json.dumps({"erased": erased}))
+        else:
+            self.stdout.write(f"Erased {erased} unconfirmed card applications.")
 
     # --- import --------------------------------------------------------------------
 
