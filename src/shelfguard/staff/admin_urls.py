@@ -4,7 +4,7 @@ Every view here is guarded in `admin_views` with `permission_required`; the
 every-URL x every-role test (tests/staff/test_every_url.py) tries each one.
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from shelfguard.staff import admin_views as v
 
@@ -36,6 +36,8 @@ urlpatterns = [
     path("breakglass/<int:grant_id>/", v.breakglass_detail, name="admin_breakglass_detail"),
     path("breakglass/<int:grant_id>/revoke/", v.breakglass_revoke, name="admin_breakglass_revoke"),
     path("breakglass/<int:grant_id>/review/", v.breakglass_review, name="admin_breakglass_review"),
+    # Scheduled jobs and the retention register (the jobs app's own URL module).
+    path("", include("shelfguard.jobs.urls")),
 ]
 
 # --- loan rules and branch calendars (circulation.rules; views in rules_views) ---------------

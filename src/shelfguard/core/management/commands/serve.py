@@ -3,6 +3,8 @@
 Patron data never crosses a network in clear: any address but loopback is
 served only over TLS (`--tls-cert`/`--tls-key`, or `[web] tls_cert`/`tls_key`)
 or behind a named proxy that terminates TLS (`--behind-proxy ADDR`).
+With `[sip2] enabled = true` in shelfguard.toml the SIP2 server for
+self-check machines (`shelfguard sip2 serve`) runs beside it.
 """
 
 from __future__ import annotations
@@ -10,15 +12,25 @@ from __future__ import annotations
 import ipaddress
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from shelfguard.core import home, tls
-from shelfguard.core.webserver import run_gunicorn
+from shelfguard.core.webserver import (
+    SideServerError,
+    run_gunicorn,
+    start_sip2_beside,
+    stop_side_server,
+)
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def is_loopback(host: str) -> bool:
@@ -133,4 +145,31 @@ class Command(BaseCommand):
                 "Note: only localhost names are allowed; requests for any other host name "
                 "are refused. Add the site's name to [web] allowed_hosts in shelfguard.toml."
             )
-        run_gunicorn(host=host, port=port, workers=workers, context=context, transport=transport)
+        # Until gunicorn installs its own handler, SIGTERM must unwind through the
+        # `finally` below, or the SIP2 child would outlive this process.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            sip2 = start_sip2_beside(settings.CONFIG, stdout=self.stdout)
+        except SideServerError as exc:
+            raise CommandError(str(exc)) from None
+        # The job schedule runs in this (the gunicorn master) process, once per
+        # data home; the forked workers never run it. Off with [jobs] in_process.
+        from django.core.exceptions import ImproperlyConfigured
+
+        from shelfguard.jobs.runner import start_in_process
+
+        try:
+            scheduler = start_in_process()
+        except ImproperlyConfigured as exc:
+            stop_side_server(sip2)
+            raise CommandError(str(exc)) from None
+        if scheduler is not None:
+            self.stdout.write(f"Running the job schedule in-process ({len(scheduler.jobs)} jobs).")
+        try:
+            run_gunicorn(
+                host=host, port=port, workers=workers, context=context, transport=transport
+            )
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            stop_side_server(sip2)
