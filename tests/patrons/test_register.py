@@ -153,10 +153,46 @@ def test_identity_check_is_kept_only_when_collected(settings):
     assert patron.identity_verified_at is not None
 
 
-def test_pin_is_stored_as_an_argon2_hash(make_patron):
+def test_pin_is_stored_as_a_digest_keyed_with_the_patrons_own_key(make_patron):
     patron = make_patron(pin="8642")
 
-    assert patron.pin_hash.startswith("argon2$")
+    assert patron.pin_hash.startswith("sgpin1$")
     assert "8642" not in patron.pin_hash
     assert services.check_pin(patron, "8642")
     assert not services.check_pin(patron, "8641")
+    assert not services.check_pin(patron, "")
+
+
+def test_the_same_pin_gives_unrelated_digests_for_two_patrons(make_patron):
+    first, second = make_patron(pin="1234"), make_patron(pin="1234")
+
+    assert first.pin_hash != second.pin_hash
+    # A digest copied into another row matches nothing there.
+    second.pin_hash = first.pin_hash
+    assert not services.check_pin(second, "1234")
+
+
+def test_an_older_argon2_pin_is_checked_once_then_replaced_by_its_digest(make_patron):
+    from django.contrib.auth.hashers import make_password
+
+    from shelfguard.patrons.models import Patron
+
+    patron = make_patron()
+    Patron.objects.filter(pk=patron.pk).update(pin_hash=make_password("5791"))
+    patron.refresh_from_db()
+    assert patron.pin_hash.startswith("argon2$")
+
+    assert not services.check_pin(patron, "5790")
+    assert Patron.objects.get(pk=patron.pk).pin_hash.startswith("argon2$")
+    assert services.check_pin(patron, "5791")
+    stored = Patron.objects.get(pk=patron.pk).pin_hash
+    assert stored.startswith("sgpin1$")
+    assert services.check_pin(Patron.objects.get(pk=patron.pk), "5791")
+
+
+def test_a_pin_changed_through_update_is_a_keyed_digest(make_patron):
+    patron = make_patron(pin="1111")
+    changed = services.update(patron, {"pin": "2222"}, actor=DESK, purpose="test")
+
+    assert changed.pin_hash.startswith("sgpin1$")
+    assert services.check_pin(changed, "2222") and not services.check_pin(changed, "1111")

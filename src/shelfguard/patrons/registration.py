@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hmac
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.db import transaction
 
 from shelfguard.core import clock
@@ -33,13 +35,14 @@ from shelfguard.patrons.records import (
     _index_columns,
     _lock,
     _name_token_rows,
+    _owner,
     _refuse_erased,
     _refuse_taken_card,
     _require_name_tokens,
     _seal_columns,
 )
 from shelfguard.patrons.validation import PatronError
-from shelfguard.vault import VaultError, blind, keystore
+from shelfguard.vault import KeyDestroyed, VaultError, blind, keystore, sealing
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ def register(
             "the consent; record it as given by the guardian."
         )
     document = _identity_document(identity_document)
-    pin_hash = make_password(v.pin(pin)) if pin not in (None, "") else ""
+    pin = v.pin(pin) if pin not in (None, "") else ""
     notice_version = privacy_notice.current_version()
     index_fn = blind.blind_index
     index_columns = _index_columns(cleaned, index_fn)
@@ -213,7 +216,6 @@ def register(
                 expires_on=expires_on or _default_expiry(),
                 guardian_required=guardian_required,
                 key_id=key_id,
-                pin_hash=pin_hash,
                 identity_document=document,
                 identity_verified_by=_actor_label(actor) if document else "",
                 identity_verified_at=now if document else None,
@@ -224,7 +226,8 @@ def register(
             # Sealed after the insert: the ciphertexts are bound to the patron's id.
             for column, value in _seal_columns(patron.pk, key_id, cleaned).items():
                 setattr(patron, column, value)
-            patron.save(update_fields=[reg.get(k).column for k in cleaned])
+            patron.pin_hash = pin_digest(patron.pk, key_id, pin) if pin else ""
+            patron.save(update_fields=[reg.get(k).column for k in cleaned] + ["pin_hash"])
             PatronNameToken.objects.bulk_create(
                 _name_token_rows(patron.pk, cleaned["name"], index_fn)
             )
@@ -242,7 +245,7 @@ def register(
             )
             recorded = sorted(
                 {*cleaned, "category", "home_branch", "consents"}
-                | ({"pin"} if pin_hash else set())
+                | ({"pin"} if pin else set())
                 | ({"identity_verification"} if document else set())
             )
             ledger.append(
@@ -362,7 +365,9 @@ def update(
             row.status = changes["status"]
         if "pin" in changes:
             row.pin_hash = (
-                "" if changes["pin"] in (None, "") else make_password(v.pin(changes["pin"]))
+                ""
+                if changes["pin"] in (None, "")
+                else pin_digest(row.pk, row.key_id, v.pin(changes["pin"]))
             )
         if "identity_document" in changes:
             document = _identity_document(changes["identity_document"])
@@ -446,11 +451,52 @@ def update(
     return row
 
 
+#: Marks a PIN kept as a keyed digest (see `pin_digest`); anything else is an
+#: older Django password hash, upgraded at the next correct PIN.
+PIN_DIGEST_PREFIX = "sgpin1$"
+
+
+def pin_digest(patron_id: int, key_id: str, pin: str) -> str:
+    """What is stored for a PIN: an HMAC under the patron's own data key.
+
+    A PIN has 4 to 6 digits. A slow password hash (Argon2) cannot protect so
+    few possibilities: a copy of the database or of a data backup gives them
+    up in hours, offline, and every check at a self-check machine costs a
+    tenth of a second or more. Keyed with the patron's data key, which lives
+    only in the keystore (never in the database or in a data backup), the
+    stored value is useless without the keys, a check costs microseconds,
+    guessing online is capped by the sign-in throttle and lockout, and
+    erasing the patron destroys the key, so the PIN can never be matched
+    again. The SIP2 self-check is where this matters most (issue 8's latency
+    target). Passwords, which can be long, stay Argon2 hashes.
+    """
+    digest = sealing.open_key(key_id).digest(_owner(patron_id), "pin", pin)
+    return PIN_DIGEST_PREFIX + base64.b64encode(digest).decode("ascii")
+
+
 def check_pin(patron: Patron, pin: str) -> bool:
-    """True when `pin` matches the patron's stored PIN hash (always False without one)."""
-    if patron.is_erased or not patron.pin_hash or not isinstance(pin, str):
+    """True when `pin` matches the patron's stored PIN (always False without one).
+
+    Fails closed: a destroyed or unreadable key is a wrong PIN. A PIN stored
+    before keyed digests is checked the old way once and then replaced by
+    its digest (the same PIN, so nothing the patron set changes; like
+    Django's own hash upgrades, this is not a change worth a ledger entry).
+    """
+    if patron.is_erased or not patron.pin_hash or not isinstance(pin, str) or not pin:
         return False
-    return check_password(pin, patron.pin_hash)
+    try:
+        if patron.pin_hash.startswith(PIN_DIGEST_PREFIX):
+            expected = pin_digest(patron.pk, patron.key_id, pin)
+            return hmac.compare_digest(expected.encode(), patron.pin_hash.encode())
+        if not check_password(pin, patron.pin_hash):
+            return False
+        upgraded = pin_digest(patron.pk, patron.key_id, pin)
+    except (KeyDestroyed, VaultError, ValueError):
+        logger.warning("PIN of patron %s could not be checked: key unavailable", patron.pk)
+        return False
+    Patron.objects.filter(pk=patron.pk, pin_hash=patron.pin_hash).update(pin_hash=upgraded)
+    patron.pin_hash = upgraded
+    return True
 
 
 # --- Card renewal ---------------------------------------------------------------

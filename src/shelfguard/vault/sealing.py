@@ -29,7 +29,9 @@ import re
 import uuid
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shelfguard.vault import keystore
 from shelfguard.vault.cache import key_cache
@@ -39,6 +41,7 @@ SEAL_FORMAT = 1
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _SEAL_TAG = b"shelfguard.vault.seal.v1"
+_DIGEST_TAG = b"shelfguard.vault.digest.v1"
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -63,11 +66,16 @@ class SealingKey:
     repr shows only the key id.
     """
 
-    __slots__ = ("_aead", "key_id")
+    __slots__ = ("_aead", "_digest_key", "key_id")
 
     def __init__(self, key_id: uuid.UUID, data_key: bytes) -> None:
         self.key_id = key_id
         self._aead = AESGCM(data_key)
+        # A separate subkey for `digest`: one key is never used for two
+        # algorithms.
+        self._digest_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_DIGEST_TAG
+        ).derive(data_key)
 
     def _aad(self, owner: str, field: str) -> bytes:
         keystore.check_owner(owner)
@@ -105,6 +113,32 @@ class SealingKey:
                 "damaged, or sealed for another owner, field or key"
             ) from None
         return data.decode("utf-8")
+
+    def digest(self, owner: str, field: str, value: str) -> bytes:
+        """A keyed one-way digest (HMAC-SHA256) of `value` as `field` of `owner`.
+
+        For short secrets that must be checked but never read back, such as a
+        patron's PIN. A slow password hash cannot protect a 4-6 digit PIN: a
+        million guesses take hours at most, offline, from a copy of the
+        database or of a backup. Keyed with the owner's data key, which lives
+        only in the keystore (never in the database or a data backup), the
+        digest is worthless without the keys; online guessing is capped by
+        the sign-in throttle; and erasing the owner destroys the key, so the
+        digest can never be matched again. Compare with `hmac.compare_digest`.
+        """
+        if not isinstance(value, str):
+            raise TypeError("digest() takes text (str)")
+        mac = hmac.HMAC(self._digest_key, hashes.SHA256())
+        mac.update(
+            _DIGEST_TAG
+            + _length_prefixed(
+                self.key_id.bytes,
+                keystore.check_owner(owner).encode("utf-8"),
+                _check_field(field).encode("utf-8"),
+                value.encode("utf-8"),
+            )
+        )
+        return mac.finalize()
 
     def __repr__(self) -> str:
         return f"<SealingKey {self.key_id}>"
