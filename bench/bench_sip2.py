@@ -8,7 +8,7 @@ LC records through the catalogue import, items, sealed synthetic patrons,
 anonymised past loans), at `--scale` of the issue's full size. Then, as
 preparation (not measured): one terminal through `sip2.services.add_terminal`
 and `--terminals - 1` copies of its row (one Argon2 hash instead of fifty), a
-self-signed certificate, and one PIN hash given to the patrons used.
+self-signed certificate, and a PIN for each patron used (a keyed digest, as stored).
 
 The server is `shelfguard sip2 serve`'s own code (`run_serve`) in a child
 process with the real handlers, TLS and 8 handler threads; this process is
@@ -75,7 +75,6 @@ sys.exit(run_serve(options, stdout=sys.stdout, stderr=sys.stderr, handler=handle
 
 def prepare(home: Path, terminals: int, patrons_needed: int) -> dict:
     """Terminals, a certificate, PINs for some patrons; what the terminals need to know."""
-    from django.contrib.auth.hashers import make_password
     from django.db import connections
 
     from shelfguard.catalog.models import Item
@@ -83,6 +82,7 @@ def prepare(home: Path, terminals: int, patrons_needed: int) -> dict:
     from shelfguard.core.actors import Actor
     from shelfguard.patrons import services as patrons
     from shelfguard.patrons.models import Patron
+    from shelfguard.patrons.registration import pin_digest
     from shelfguard.sip2 import services as sip2
     from shelfguard.sip2.models import Terminal
 
@@ -100,7 +100,8 @@ def prepare(home: Path, terminals: int, patrons_needed: int) -> dict:
         for n in range(1, terminals)
     )
     chosen = list(Patron.objects.filter(status="active").order_by("pk")[:patrons_needed])
-    Patron.objects.filter(pk__in=[p.pk for p in chosen]).update(pin_hash=make_password(PIN))
+    for p in chosen:  # as `patrons.services.update(..., {"pin": PIN})` stores it
+        Patron.objects.filter(pk=p.pk).update(pin_hash=pin_digest(p.pk, p.key_id, PIN))
     cards = [
         patrons.reveal(p, ["card_number"], actor=actor, purpose="benchmark set-up")["card_number"]
         for p in chosen

@@ -235,16 +235,23 @@ def test_the_export_section_holds_the_requests_and_outcomes(make_patron):
     assert row["note"] == "see ID" and row["reason"] == "No proof." and row["status"] == "rejected"
 
 
-def test_erasure_makes_the_sealed_values_unreadable(make_patron):
+def test_erasure_removes_the_requests_with_their_steps(make_patron):
+    from shelfguard.patrons.models import CorrectionStep
+
     patron = make_patron()
-    patrons.submit(patron, {"name": "Testa Forgotten"}, note="private", actor=me(patron))
+    other = make_patron()
+    request = patrons.submit(patron, {"name": "Testa Forgotten"}, note="private", actor=me(patron))
+    patrons.reject(request.pk, "Reason naming the patron.", actor=REVIEWER)
+    kept = patrons.submit(other, {"name": "Testa Kept"}, actor=me(other))
     patrons.erase(patron, actor=DESK, reason="patron request")
+
     section = next(s for s in export_sections() if s.name == "corrections")
-    rows = section.rows(patron)
-    assert all(r["proposed_values"] == "{}" and r["note"] == "" for r in rows)
-    assert patrons.correction_queue() == []
+    assert section.rows(patron) == []
+    # The staff's reason was in clear: it must not outlive the patron.
+    assert not CorrectionStep.objects.filter(request_id=request.pk).exists()
+    assert list(CorrectionRequest.objects.values_list("pk", flat=True)) == [kept.pk]
     with pytest.raises(patrons.CorrectionNotFound):
-        patrons.review(CorrectionRequest.objects.get().pk, actor=REVIEWER)
+        patrons.review(request.pk, actor=REVIEWER)
 
 
 def test_corrections_module_names_its_purpose():

@@ -16,10 +16,12 @@ from shelfguard.patrons.errors import (
 )
 from shelfguard.patrons.models import (
     Consent,
+    CorrectionRequest,
     Patron,
     PatronChange,
     PatronNameToken,
     PatronStatus,
+    SelfRegistration,
 )
 from shelfguard.patrons.records import (
     _lock,
@@ -45,8 +47,8 @@ def erase(
     Refused with `ErasureRefused` (listing the reasons) while any registered
     obligation check reports something outstanding. Otherwise, in one
     transaction: sealed columns, blind indexes, name tokens, PIN hash,
-    identity check, category, branch, consents and change history are
-    removed; the row keeps only its id, the status `erased` and the erasure
+    identity check, category, branch, consents, change history, correction
+    requests and any card application are removed; the row keeps only its id, the status `erased` and the erasure
     time; one ledger entry (ids only) records it; and last, the vault
     destroys the key, so a failure there rolls everything back. Should the
     commit itself fail after the key is gone, the data is unreadable anyway
@@ -84,6 +86,11 @@ def erase(
         PatronNameToken.objects.filter(patron=row).delete()
         Consent.objects.filter(patron=row).delete()
         PatronChange.objects.filter(patron=row).delete()
+        # Correction requests hold sealed proposals (unreadable once the key is
+        # gone) but also staff's reasons in clear; card applications hold the
+        # e-mail check. Neither outlives the patron.
+        CorrectionRequest.objects.filter(patron=row).delete()
+        SelfRegistration.objects.filter(patron=row).delete()
         ledger.append(
             actor=actor,
             action="patron.erase",
