@@ -25,12 +25,22 @@ _COMMANDS = {
     "search": "search the catalogue",
     "reindex": "rebuild the catalogue search index",
     "patron": "import, register, show or erase patrons; portal passwords",
+    "portal": "patron account closures (list, run) and purge of data-export files",
     "circ": "loan rules, calendars, lending and holds; notice and hold-expiry jobs",
     "token": "create, list or revoke staff API tokens",
-    "privacy": "print the data-classification register (record of processing)",
+    "privacy": "the data-classification register; the privacy officer's audit report",
     "audit": "verify, checkpoint, query or prune the access ledger",
+    "monitoring": "access anomaly scan, alerts and their review, decoy patron records",
+    "jobs": "scheduled jobs: status (last and next run), run one now",
+    "worker": "run the job schedule (retention, backups, notices, checkpoints)",
+    "retention": "run the retention sweep (--dry-run: count what is due)",
     "keys": "show key status, rotate the master key or the blind-index key",
+    "backup": "create, verify, restore, list and prune encrypted backups (age format)",
+    "bin": "recycle bin of staff deletions: list, delete, restore, purge",
+    "approvals": "four-eyes approval of bulk actions: request, list, approve, reject",
     "staff": "create, enrol, certify, list or disable staff accounts",
+    "sip2": "self-check terminals and the SIP2 server",
+    "feedback": "privacy-request reminders to the privacy officer; end of retention",
 }
 
 

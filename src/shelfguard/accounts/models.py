@@ -64,6 +64,11 @@ class StaffUser(AbstractBaseUser):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField()
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # The staff member's own surname, kept only as the patrons' name-token blind
+    # indexes (each prefixed with its length), so that access monitoring can
+    # notice a look at a relative's record. Never stored in clear; set with
+    # `shelfguard staff set-household` (monitoring.services.set_household).
+    household_surname_index = models.BinaryField(null=True, blank=True)
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS: list[str] = []

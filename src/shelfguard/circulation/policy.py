@@ -145,7 +145,9 @@ def delete_policy(policy_id: int, *, actor: Actor, purpose: str = "loan rules") 
             raise e.CirculationError(e.INVALID, _("There is no such rule."))
         if LoanPolicy.objects.count() == 1:
             raise e.CirculationError(e.INVALID, _("Keep at least one (default) rule."))
-        row.delete()
+        from shelfguard.lifecycle import recycle  # deletes go to the recycle bin (issue 7)
+
+        recycle.move_to_bin(recycle.Kind.POLICY, row, actor=actor, purpose=purpose)
         entry(
             actor,
             "rules_change",

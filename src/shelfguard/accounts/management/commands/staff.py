@@ -26,7 +26,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(
-            dest="action", required=True, metavar="{create,enrol,certify,list,disable}"
+            dest="action",
+            required=True,
+            metavar="{create,enrol,certify,list,disable,set-household}",
         )
         create = actions.add_parser(
             "create",
@@ -94,10 +96,26 @@ class Command(BaseCommand):
         disable.add_argument("username")
         disable.add_argument("--json", action="store_true", dest="as_json")
 
+        household = actions.add_parser(
+            "set-household",
+            help="record one's own surname as a blind index, for access monitoring",
+            description=(
+                "Store a staff member's own surname as blind indexes only (never in clear), so "
+                "that access monitoring notices when they open the record of a patron who may "
+                "share it. The surname is asked for at a prompt, or read from the first line "
+                "of --file; an empty answer clears it."
+            ),
+        )
+        household.add_argument("username")
+        household.add_argument(
+            "--file", type=Path, metavar="F", help="read the surname from this file (first line)"
+        )
+        household.add_argument("--json", action="store_true", dest="as_json")
+
     def handle(self, *args, action: str, as_json: bool = False, **options):
         actor = Actor.cli_operator()
         try:
-            result = getattr(self, f"_{action}")(actor=actor, **options)
+            result = getattr(self, f"_{action.replace('-', '_')}")(actor=actor, **options)
         except services.AccountError as exc:
             raise CommandError(str(exc)) from exc
         data, text = result
@@ -177,6 +195,32 @@ class Command(BaseCommand):
         ended = services.disable_staff(staff, actor=actor)
         data = {"username": staff.username, "active": False, "sessions_ended": ended}
         return data, f"Disabled {staff.username}; ended {ended} session(s)."
+
+    def _set_household(self, *, actor, username, file, **_):
+        from shelfguard.monitoring import services as monitoring
+
+        staff = services.get_staff(username)
+        if file is not None:
+            try:
+                lines = file.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"Cannot read the surname file: {exc}") from None
+            surname = lines[0] if lines else ""
+        else:
+            try:
+                surname = input(f"Surname of {staff.username} (empty to clear): ")
+            except EOFError:
+                raise CommandError("No surname given; use --file F or answer the prompt.") from None
+        try:
+            count = monitoring.set_household(
+                staff, surname=surname, actor=actor, purpose="security: access monitoring"
+            )
+        except monitoring.MonitoringError as exc:
+            raise CommandError(exc.message) from None
+        data = {"username": staff.username, "surname_tokens": count}
+        if not count:
+            return data, f"Cleared the surname index of {staff.username}."
+        return data, f"Stored {count} surname index value(s) for {staff.username} (no clear text)."
 
 
 def _staff_data(staff: StaffUser) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from shelfguard.core import progress as progress_bars
@@ -164,6 +165,21 @@ class Command(BaseCommand):
                     bar.update(bar.tasks[0].id, completed=done, total=total)
 
             report = verify(progress=advance if bar is not None else None)
+        # Recorded (counts only) so dashboards show the last verification without
+        # re-running it; written even when it failed, since that is what they must show.
+        with transaction.atomic():
+            services.append(
+                actor=Actor.cli_operator(),
+                action="ledger.verify",
+                purpose="ledger verification",
+                detail={
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "problems": report.problem_count,
+                    "head_seq": report.head_seq,
+                    "last_seq": report.last_seq,
+                },
+            )
         first = report.first
         if as_json:
             self.stdout.write(_dumps(report.as_dict()))

@@ -85,9 +85,17 @@ class Command(BaseCommand):
                 "confirmation on a terminal; without a terminal, --yes is required."
             ),
         )
-        erase.add_argument("patron", metavar="CARD", help="card number, or id:N")
+        erase.add_argument(
+            "patron",
+            metavar="CARD",
+            nargs="+",
+            help="card number, or id:N; more than one needs a four-eyes approval (--approval)",
+        )
         erase.add_argument(
             "--reason", required=True, help="why (recorded; no personal details, please)"
+        )
+        erase.add_argument(
+            "--approval", type=int, help="approved request (`shelfguard approvals`) for several"
         )
         erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         erase.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
@@ -196,9 +204,12 @@ class Command(BaseCommand):
             elif action == "show":
                 self._show(options["patron"], options["purpose"], as_json=options["as_json"])
             elif action == "erase":
-                self._erase(
-                    options["patron"], options["reason"], options["yes"], options["as_json"]
-                )
+                if len(options["patron"]) > 1:
+                    self._erase_several(options)
+                else:
+                    self._erase(
+                        options["patron"][0], options["reason"], options["yes"], options["as_json"]
+                    )
             elif action == "set-password":
                 self._set_password(
                     options["patron"],
@@ -326,6 +337,30 @@ class Command(BaseCommand):
                 f"Erased patron {erased.pk}. Their data key is destroyed; the access ledger "
                 "keeps its entries, which name only the id."
             )
+
+    def _erase_several(self, options: dict) -> None:
+        """Several patrons at once: four eyes (lifecycle.approvals), patrons named by id only."""
+        from shelfguard.lifecycle import services as lifecycle
+
+        ids = sorted({resolve(ref).pk for ref in options["patron"]})
+        if not options["yes"]:
+            raise CommandError("Erasing several patrons needs --yes (and an approved request).")
+        try:
+            erased = lifecycle.approvals.erase_patrons(
+                ids,
+                actor=Actor.cli_operator(),
+                reason=options["reason"],
+                approval=options["approval"],
+            )
+        except lifecycle.ApprovalError as exc:
+            raise CommandError(
+                f"{exc.message} Patron ids: {' '.join(map(str, ids))} "
+                "(`shelfguard approvals request erase_patrons --ids ...`)."
+            ) from None
+        if options["as_json"]:
+            self.stdout.write(json.dumps({"erased": erased}))
+        else:
+            self.stdout.write(f"Erased patrons {', '.join(map(str, erased))}.")
 
     # --- portal passwords ------------------------------------------------------------
 

@@ -1,0 +1,133 @@
+"""A full disk and a killed process: no file that looks complete, old backups untouched.
+
+These run the real `shelfguard backup create` in child processes on a data
+home with its own SQLite files, as an operator or a cron job would.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .backup_helpers import AgeKey, configure, shelfguard
+
+_FILLER_BYTES = 24 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def initialised_home(tmp_path_factory) -> tuple[Path, AgeKey]:
+    base = tmp_path_factory.mktemp("backup-home")
+    home = base / "home"
+    done = shelfguard(home, "init", "--json")
+    assert done.returncode == 0, done.stderr
+    key = AgeKey(base, "library")
+    configure(home, recipients=[key.recipient])
+    return home, key
+
+
+@pytest.fixture
+def home(initialised_home, tmp_path) -> tuple[Path, AgeKey]:
+    source, key = initialised_home
+    copy = tmp_path / "home"
+    shutil.copytree(source, copy)
+    return copy, key
+
+
+def backups(home: Path) -> list[Path]:
+    return sorted((home / "backups").glob("shelfguard-data-*"))
+
+
+def leftovers(home: Path) -> list[Path]:
+    return sorted((home / "backups").glob(".tmp-*"))
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        # A write past the limit fails with EFBIG instead of killing the process.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_gives_a_clear_error_and_leaves_old_backups_alone(home):
+    home, _key = home
+    first = shelfguard(home, "backup", "create", "--json")
+    assert first.returncode == 0, first.stderr
+    (old,) = backups(home)
+    old_bytes = old.read_bytes()
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SHELFGUARD_HOME"] = str(home)
+    full = subprocess.run(
+        [sys.executable, "-m", "shelfguard", "backup", "create"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_limit_file_size(64 * 1024),
+    )
+
+    assert full.returncode != 0
+    last_line = full.stderr.strip().splitlines()[-1]
+    assert "the disk is full" in last_line and "older backups are untouched" in last_line
+    assert "Traceback" not in full.stderr
+    assert backups(home) == [old] and old.read_bytes() == old_bytes
+    assert leftovers(home) == []
+
+
+def _fill(home: Path) -> None:
+    """Make the database big enough (incompressible) that a backup takes a while."""
+    db = sqlite3.connect(home / "shelfguard.sqlite3")
+    try:
+        db.execute("CREATE TABLE bulk_filler (data BLOB)")
+        for _ in range(_FILLER_BYTES // (1024 * 1024)):
+            db.execute("INSERT INTO bulk_filler VALUES (?)", (os.urandom(1024 * 1024),))
+        db.commit()
+    finally:
+        db.close()
+
+
+def test_a_backup_killed_mid_way_leaves_nothing_that_looks_complete(home):
+    home, key = home
+    _fill(home)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SHELFGUARD_HOME"] = str(home)
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "shelfguard", "backup", "create"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not ((home / "backups").is_dir() and leftovers(home)):
+        assert child.poll() is None, "the backup finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    assert child.returncode == -signal.SIGKILL
+    assert backups(home) == []
+    assert leftovers(home), "the interrupted run left its temp files (removed by the next run)"
+
+    again = shelfguard(home, "backup", "create", "--json")
+
+    assert again.returncode == 0, again.stderr
+    assert len(backups(home)) == 1
+    assert leftovers(home) == []
+    checked = shelfguard(
+        home, "backup", "verify", str(backups(home)[0]), "--identity", str(key.path)
+    )
+    assert checked.returncode == 0, checked.stderr + checked.stdout
