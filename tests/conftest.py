@@ -148,9 +148,7 @@ def restore_shipped_rows(using: str = "default") -> None:
     from django.db import connections
 
     # Every model, even while `available_apps` cuts the registry down for a test.
-    apps = SimpleNamespace(
-        get_model=lambda label, name: registry.all_models[label][name.lower()]
-    )
+    apps = SimpleNamespace(get_model=lambda label, name: registry.all_models[label][name.lower()])
     editor = SimpleNamespace(connection=connections[using])
     for module, function in (
         ("shelfguard.accounts.migrations.0002_shipped_roles", "add_roles"),

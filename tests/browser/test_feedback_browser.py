@@ -92,8 +92,6 @@ def signed_up_patron(vault, settings):
     from shelfguard.portal import services as portal
     from tests.patrons.conftest import DESK
 
-    # The form served under /account/ as well, where the portal cookie is sent.
-    settings.ROOT_URLCONF = "tests.feedback.mounted_urls"
     ensure_branch("MAIN", "Main Library", actor=DESK)
     patrons.ensure_defaults()
     patron = patrons.register(

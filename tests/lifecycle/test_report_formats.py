@@ -90,7 +90,7 @@ def test_as_of_reports_an_earlier_day(library, run_cli):
 
 
 def _pdf_text(data: bytes) -> bytes:
-    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S)
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL)
     return b"".join(zlib.decompress(s) for s in streams if s[:1] == b"x")
 
 

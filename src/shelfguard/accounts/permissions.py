@@ -45,9 +45,7 @@ _ALL = [
     PermissionInfo(
         "patron.review_corrections", _("Review patrons' requests to correct their record"), True
     ),
-    PermissionInfo(
-        "privacy.requests", _("Handle privacy requests and complaints"), True
-    ),
+    PermissionInfo("privacy.requests", _("Handle privacy requests and complaints"), True),
     # Anonymous feedback carries no identity by design.
     PermissionInfo("feedback.manage", _("Read, answer and close anonymous feedback"), False),
 ]

@@ -360,8 +360,7 @@ def take_export(patron: Patron, *, session: PatronSession, token: str) -> tuple[
     now = clock.now()
     with transaction.atomic():
         candidates = list(
-            ExportFile.objects.select_for_update()
-            .filter(
+            ExportFile.objects.select_for_update().filter(
                 patron=patron,
                 session=session,
                 downloaded_at__isnull=True,

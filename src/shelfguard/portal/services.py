@@ -37,7 +37,6 @@ from shelfguard.portal.closure import (
     closure_of,
     cooling_off_days,
     list_closures,
-    request_closure,
     run_due_closures,
 )
 from shelfguard.portal.credentials import (

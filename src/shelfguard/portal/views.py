@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from shelfguard.accounts.webauthn_core import RelyingParty
+from shelfguard.patrons import services as patron_services
 from shelfguard.portal import account_views, services
 from shelfguard.portal import passkeys as patron_passkeys
 from shelfguard.portal import sessions as register
@@ -111,8 +112,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 return response
         # A fresh form: the card number is not written back into the page.
         context = {"form": LoginForm(), "error": error, "notice": "", "next": back}
+        context["can_apply"] = patron_services.self_registration_available()
         return _refused(request, "portal/login.html", context, exc)
     context = {"form": LoginForm(), "notice": notice, "next": back}
+    context["can_apply"] = patron_services.self_registration_available()
     return render(request, "portal/login.html", context)
 
 

@@ -5,61 +5,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patrons', '0001_initial'),
+        ("patrons", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CorrectionRequest',
+            name="CorrectionRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('open', 'Waiting for review'), ('needs_proof', 'Proof asked for'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn')], db_index=True, default='open', max_length=16)),
-                ('fields', models.JSONField(default=list)),
-                ('values_sealed', models.BinaryField(null=True)),
-                ('note_sealed', models.BinaryField(null=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('reviewer', models.CharField(blank=True, max_length=180)),
-                ('decided_at', models.DateTimeField(null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('patron', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='corrections', to='patrons.patron')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Waiting for review"),
+                            ("needs_proof", "Proof asked for"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        db_index=True,
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("fields", models.JSONField(default=list)),
+                ("values_sealed", models.BinaryField(null=True)),
+                ("note_sealed", models.BinaryField(null=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("reviewer", models.CharField(blank=True, max_length=180)),
+                ("decided_at", models.DateTimeField(null=True)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "patron",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="corrections",
+                        to="patrons.patron",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='CorrectionStep',
+            name="CorrectionStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('action', models.CharField(max_length=16)),
-                ('actor', models.CharField(max_length=180)),
-                ('reason', models.TextField(blank=True)),
-                ('note_sealed', models.BinaryField(null=True)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='patrons.correctionrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("action", models.CharField(max_length=16)),
+                ("actor", models.CharField(max_length=180)),
+                ("reason", models.TextField(blank=True)),
+                ("note_sealed", models.BinaryField(null=True)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="patrons.correctionrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SelfRegistration',
+            name="SelfRegistration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('token_expires_at', models.DateTimeField(null=True)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('verified_at', models.DateTimeField(null=True)),
-                ('identity_checked_at', models.DateTimeField(null=True)),
-                ('target_category', models.CharField(default='adult', max_length=32)),
-                ('patron', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='selfreg', to='patrons.patron')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token_hash", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("token_expires_at", models.DateTimeField(null=True)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("verified_at", models.DateTimeField(null=True)),
+                ("identity_checked_at", models.DateTimeField(null=True)),
+                ("target_category", models.CharField(default="adult", max_length=32)),
+                (
+                    "patron",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="selfreg",
+                        to="patrons.patron",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='correctionrequest',
-            index=models.Index(fields=['status', 'created_at'], name='patrons_correction_queue'),
+            model_name="correctionrequest",
+            index=models.Index(fields=["status", "created_at"], name="patrons_correction_queue"),
         ),
     ]
