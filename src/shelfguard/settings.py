@@ -223,6 +223,38 @@ CSRF_COOKIE_NAME = _transport_settings["CSRF_COOKIE_NAME"]
 # domain, not a default for one program, so Django's reminder is silenced.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# Mail: notices, card-application checks, reminders and alerts go out through
+# Django's e-mail backend, configured by [mail] in shelfguard.toml. "smtp"
+# (default; STARTTLS unless the host is this machine), or "file", which writes
+# each message into $SHELFGUARD_HOME/mail-outbox/ (the demo; a trial without a
+# mail server). There is no "console" choice: messages hold personal data
+# and must not land in logs.
+_mail = CONFIG.get("mail", {})
+_mail_backend = str(_mail.get("backend", "smtp"))
+if _mail_backend == "file":
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(HOME / "mail-outbox")
+elif _mail_backend == "smtp":
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = str(_mail.get("host", "localhost"))
+    EMAIL_PORT = int(_mail.get("port", 587 if EMAIL_HOST not in ("localhost", "127.0.0.1") else 25))
+    EMAIL_HOST_USER = str(_mail.get("username", ""))
+    EMAIL_HOST_PASSWORD = (
+        _home.read_secret("mail-password", env="SHELFGUARD_MAIL_PASSWORD", home=HOME) or ""
+    )
+    EMAIL_USE_SSL = bool(_mail.get("use_ssl", False))
+    EMAIL_USE_TLS = bool(
+        _mail.get("use_tls", not EMAIL_USE_SSL and EMAIL_HOST not in ("localhost", "127.0.0.1"))
+    )
+    EMAIL_TIMEOUT = 20
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f'[mail] backend in shelfguard.toml must be "smtp" or "file", not {_mail_backend!r}.'
+    )
+DEFAULT_FROM_EMAIL = str(_mail.get("from", f"library@{_mail.get('host', 'localhost')}"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

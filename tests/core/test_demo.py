@@ -13,6 +13,10 @@ from shelfguard.core.actors import Actor
 from shelfguard.patrons.models import Patron
 from tests.accounts.helpers import code_from_secret
 
+# The demo makes a first backup, which reads the database as committed: the
+# demo's work must really commit (a test transaction would hold the copy off).
+COMMITTING = pytest.mark.django_db(transaction=True, databases=["default", "keystore"])
+
 
 def _credentials(text: str, username: str) -> dict[str, str]:
     """The password and TOTP secret recorded for `username` in the demo's credentials."""
@@ -21,24 +25,24 @@ def _credentials(text: str, username: str) -> dict[str, str]:
     return {"password": fields["password"], "secret": fields["TOTP secret"]}
 
 
-@pytest.mark.django_db
+@COMMITTING
 def test_demo_sets_up_a_searchable_library_and_is_repeatable(home, run_cli):
     first = run_cli("demo", "--no-serve")
     assert first.code == 0, first.err
     assert Record.objects.count() > 3000
     assert Item.objects.values("branch__code").distinct().count() == 3
-    assert Patron.objects.count() == 4
+    assert Patron.objects.count() == 5  # four readers and a decoy record
     public = Actor.public("web")
     assert search_catalogue(SearchRequest(text="中国"), actor=public).total > 0
     assert search_catalogue(SearchRequest(text="botany"), actor=public).total > 0
 
     again = run_cli("demo", "--no-serve")
     assert again.code == 0, again.err
-    assert Patron.objects.count() == 4
+    assert Patron.objects.count() == 5
     assert "3082 records imported" not in again.out
 
 
-@pytest.mark.django_db
+@COMMITTING
 def test_demo_creates_staff_with_a_second_factor_and_prints_how_to_sign_in(home, run_cli):
     first = run_cli("demo", "--no-serve", "--port", "8123")
     assert first.code == 0, first.err
@@ -86,7 +90,7 @@ def test_demo_creates_staff_with_a_second_factor_and_prints_how_to_sign_in(home,
     assert path.read_text(encoding="utf-8") == saved
 
 
-@pytest.mark.django_db
+@COMMITTING
 def test_demo_officer_signs_in_through_the_staff_pages(home, run_cli):
     result = run_cli("demo", "--no-serve")
     assert result.code == 0, result.err
@@ -103,7 +107,7 @@ def test_demo_officer_signs_in_through_the_staff_pages(home, run_cli):
     assert 'id="staff-username">officer<' in page.content.decode()
 
 
-@pytest.mark.django_db
+@COMMITTING
 def test_demo_lends_through_the_services_and_gives_one_patron_a_portal_password(home, run_cli):
     from shelfguard.circulation.models import Hold, Loan
     from shelfguard.portal import services as portal
@@ -126,3 +130,44 @@ def test_demo_lends_through_the_services_and_gives_one_patron_a_portal_password(
     assert again.code == 0, again.err
     assert Loan.objects.count() == 4
     assert "as recorded in" in again.out.split("Patron portal", 1)[1]
+
+
+@COMMITTING
+def test_demo_shows_the_privacy_side_and_self_check(home, run_cli):
+    import tomllib
+
+    from shelfguard.feedback.models import Feedback, PrivacyRequest
+    from shelfguard.lifecycle.models import BackupRun
+    from shelfguard.monitoring.models import Decoy
+    from shelfguard.patrons import services as patrons
+    from shelfguard.patrons.models import CorrectionRequest
+    from shelfguard.sip2.models import Terminal
+
+    first = run_cli("demo", "--no-serve")
+    assert first.code == 0, first.err
+    config = tomllib.loads((home / "shelfguard.toml").read_text(encoding="utf-8"))
+    assert config["mail"]["backend"] == "file"
+    assert config["portal"]["self_registration"] is True
+    assert config["sip2"]["enabled"] is True and config["sip2"]["host"] == "127.0.0.1"
+    identity = home / "demo-backup-identity.txt"
+    assert stat.S_IMODE(identity.stat().st_mode) == 0o600
+    assert config["backup"]["verify_identity"] == str(identity)
+    # The first backup was made and proved to restore, as the daily job does it.
+    assert BackupRun.objects.filter(kind="verify", outcome="ok").exists()
+
+    terminal = Terminal.objects.get(login="selfcheck-main")
+    assert terminal.branch.code == "MAIN" and not terminal.allow_plaintext
+    reader = patrons.find_by_card("29990001")
+    assert patrons.check_pin(reader, "2468")
+    credentials = (home / "demo-credentials.txt").read_text(encoding="utf-8")
+    assert "selfcheck-main" in credentials
+    assert Feedback.objects.count() == 1 and PrivacyRequest.objects.count() == 1
+    assert CorrectionRequest.objects.count() == 1
+    assert Decoy.objects.filter(patron_id=patrons.find_by_card("29990099").pk).exists()
+
+    # Run again: nothing doubled, the operator's file not rewritten.
+    before = (home / "shelfguard.toml").read_text(encoding="utf-8")
+    again = run_cli("demo", "--no-serve")
+    assert again.code == 0, again.err
+    assert (home / "shelfguard.toml").read_text(encoding="utf-8") == before
+    assert Terminal.objects.count() == 1 and Feedback.objects.count() == 1

@@ -131,3 +131,18 @@ def test_a_backup_killed_mid_way_leaves_nothing_that_looks_complete(home):
         home, "backup", "verify", str(backups(home)[0]), "--identity", str(key.path)
     )
     assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+@pytest.mark.django_db(databases=["default", "keystore"])
+def test_a_backup_inside_an_open_transaction_is_refused_not_left_waiting(tmp_path):
+    from django.db import connection
+
+    from shelfguard.lifecycle.errors import BackupError
+    from shelfguard.lifecycle.snapshot import copy_sqlite
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the online backup API is SQLite's")
+    with pytest.raises(BackupError) as refused:
+        copy_sqlite("default", tmp_path / "copy.sqlite3")
+    assert refused.value.code == "database_busy"
+    assert not (tmp_path / "copy.sqlite3").exists()

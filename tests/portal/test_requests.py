@@ -241,6 +241,9 @@ def test_the_form_shows_the_notice_in_the_page_language_and_optional_purposes_un
     assert 'name="consent_reading_history"' in page
     assert re.search(r'<input[^>]*name="consent_reading_history"[^>]*checked', page) is None
     assert 'name="phone"' not in page  # the register: name and e-mail only
+    # The notice's headings and lists are rendered, not shown as Markdown.
+    assert "<h4>" in page and "<li><strong>" in page
+    assert "<p># " not in page and "<p>## " not in page
     chinese = Client().get("/account/register/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert re.search(r"[\u4e00-\u9fff]", chinese)
 

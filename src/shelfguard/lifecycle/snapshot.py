@@ -102,6 +102,13 @@ def sqlite_integrity(path: Path) -> str:
 def copy_sqlite(alias: str, target: Path, step: Callable[[int, int], None] | None = None) -> None:
     """Copy the SQLite database behind `alias` into `target` with the online backup API."""
     connection = connections[alias]
+    if connection.in_atomic_block:
+        # The copy would wait forever for this very connection's own write
+        # lock, or copy changes that may yet roll back: refuse instead.
+        raise BackupError(
+            "database_busy",
+            "A backup cannot be taken inside an open transaction; run it on its own.",
+        )
     connection.ensure_connection()
     dest = sqlite3.connect(target)
     try:

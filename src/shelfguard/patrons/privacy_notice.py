@@ -10,6 +10,7 @@ consents record the version they were given under.
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from importlib import resources
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from shelfguard.core import clock
 from shelfguard.patrons import register
@@ -140,3 +143,55 @@ def current(language: str) -> PrivacyNotice:
     version = current_version()
     notice = PrivacyNotice.objects.filter(version=version, language=language).first()
     return notice or PrivacyNotice.objects.get(version=version, language="en")
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def as_html(text: str) -> str:
+    """The notice's plain Markdown (headings, lists, bold) as HTML; everything else is escaped.
+
+    The notice opens with its own title, so its `#` becomes `h3` below the
+    page's `h2` "Privacy notice", and `##` becomes `h4`. Written here rather
+    than with a Markdown library because those pass raw HTML through, and a
+    library's own edited notice must never become markup on the page; these
+    four constructs are all the notice uses.
+    """
+    out: list[str] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+
+    def inline(line: str) -> str:
+        return _BOLD.sub(r"<strong>\1</strong>", escape(line))
+
+    def flush() -> None:
+        if paragraph:
+            out.append(f"<p>{inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            flush()
+        elif line.startswith("## "):
+            flush()
+            out.append(f"<h4>{inline(line[3:])}</h4>")
+        elif line.startswith("# "):
+            flush()
+            out.append(f"<h3>{inline(line[2:])}</h3>")
+        elif line.startswith(("- ", "* ")):
+            if paragraph:
+                flush()
+            items.append(line[2:])
+        elif items and raw.startswith((" ", "\t")):
+            items[-1] += " " + line  # a list item continued on the next line
+        else:
+            if items:
+                flush()
+            paragraph.append(line)
+    flush()
+    # Safe: every piece of text was escaped by `inline` above.
+    return mark_safe("\n".join(out))

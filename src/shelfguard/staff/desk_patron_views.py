@@ -28,14 +28,10 @@ What a page shows (see docs/operators/desk.md):
 
 from __future__ import annotations
 
-import re
-
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_protect
@@ -364,53 +360,8 @@ def reveal(request: HttpRequest, patron_id: int) -> HttpResponse:
 # --- register ----------------------------------------------------------------------
 
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-
-
-def notice_html(text: str) -> str:
-    """The notice's plain Markdown (headings, lists, bold) as HTML; everything else is escaped.
-
-    The notice opens with its own title, so its `#` becomes `h3` below the
-    page's `h2` "Privacy notice", and `##` becomes `h4`.
-    """
-    out: list[str] = []
-    paragraph: list[str] = []
-    items: list[str] = []
-
-    def inline(line: str) -> str:
-        return _BOLD.sub(r"<strong>\1</strong>", escape(line))
-
-    def flush() -> None:
-        if paragraph:
-            out.append(f"<p>{inline(' '.join(paragraph))}</p>")
-            paragraph.clear()
-        if items:
-            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
-            items.clear()
-
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            flush()
-        elif line.startswith("## "):
-            flush()
-            out.append(f"<h4>{inline(line[3:])}</h4>")
-        elif line.startswith("# "):
-            flush()
-            out.append(f"<h3>{inline(line[2:])}</h3>")
-        elif line.startswith(("- ", "* ")):
-            if paragraph:
-                flush()
-            items.append(line[2:])
-        elif items and raw.startswith((" ", "\t")):
-            items[-1] += " " + line  # a list item continued on the next line
-        else:
-            if items:
-                flush()
-            paragraph.append(line)
-    flush()
-    # Safe: every piece of text was escaped by `inline` above.
-    return mark_safe("\n".join(out))
+# The notice's Markdown is rendered by the patrons app, for every page that shows it.
+notice_html = privacy_notice.as_html
 
 
 def _notice(language: str):

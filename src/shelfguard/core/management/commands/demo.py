@@ -8,6 +8,7 @@ import io
 import os
 import random
 import secrets
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,7 @@ from shelfguard.catalog.models import Item, Record
 from shelfguard.catalog.services import ensure_item_type, import_items_csv, import_marc
 from shelfguard.core.actors import Actor
 from shelfguard.core.home import home_dir
+from shelfguard.core.management.commands import _demo_privacy
 from shelfguard.core.services import ensure_branch
 
 DEMO_BRANCHES = [("MAIN", "Main Library"), ("EAST", "East Branch"), ("WEST", "West Branch")]
@@ -65,6 +67,15 @@ class Command(BaseCommand):
             )
         created = _demo_staff(actor)
         portal = _demo_portal_password(actor)
+        added = _demo_privacy.configure(home_dir())
+        if added:
+            self.stdout.write(f"  shelfguard.toml: demo settings for {', '.join(added)}.")
+        terminal = _demo_privacy.self_check(actor, _append_credentials)
+        if _demo_privacy.requests_and_feedback(actor):
+            self.stdout.write(
+                "  A feedback note, a privacy request, a correction request and a decoy record."
+            )
+        backup = _demo_privacy.first_backup()
         if created:
             self.stdout.write(
                 f"  {len(created)} demo staff accounts created (second factor enrolled)."
@@ -81,9 +92,15 @@ class Command(BaseCommand):
         )
         self.stdout.write(_staff_notice(created, port))
         self.stdout.write(_portal_notice(portal, port))
+        self.stdout.write(_demo_privacy.notice(port, terminal, credentials_path(), backup))
         if not no_serve:
             self.stdout.write("Press Ctrl-C to stop.\n")
-            call_command("serve", port=port)
+            self.stdout.flush()
+            # A fresh process, so that the server reads the settings the demo
+            # has just added to shelfguard.toml (mail, SIP2, backups).
+            os.execv(
+                sys.executable, [sys.executable, "-m", "shelfguard", "serve", "--port", str(port)]
+            )
 
 
 def _demo_items_csv() -> str:
@@ -196,13 +213,18 @@ def _demo_portal_password(actor: Actor) -> str:
         return ""
     password = _demo_password(DEMO_PORTAL_CARD)
     portal.set_password(patron, password, actor=actor, purpose="demo")
+    _append_credentials(
+        f"portal patron\n  card number:     {DEMO_PORTAL_CARD}\n  password:        {password}\n\n"
+    )
+    return password
+
+
+def _append_credentials(text: str) -> None:
+    """Add `text` to the demo's credentials file (0600): secrets are stored only as hashes."""
     fd = os.open(credentials_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(
-            f"portal patron\n  card number:     {DEMO_PORTAL_CARD}\n  password:        {password}\n\n"
-        )
-    return password
+        fh.write(text)
 
 
 def _portal_notice(password: str, port: int) -> str:
