@@ -32,7 +32,9 @@ from shelfguard.lifecycle.models import ApprovalRequest
 
 BULK_DELETE = "bulk_delete"
 ERASE_PATRONS = "erase_patrons"
-ACTIONS = (BULK_DELETE, ERASE_PATRONS)
+#: A change of retention periods ({rule: days}); see `lifecycle.retention_changes`.
+RETENTION_CHANGE = "retention_change"
+ACTIONS = (BULK_DELETE, ERASE_PATRONS, RETENTION_CHANGE)
 Status = ApprovalRequest.Status
 
 
@@ -84,6 +86,8 @@ def _canonical(params: Any) -> dict[str, Any]:
 def permission_for(action: str, params: dict[str, Any]) -> str:
     if action == ERASE_PATRONS:
         return "patron.erase"
+    if action == RETENTION_CHANGE:
+        return "config.change"
     if action == BULK_DELETE:
         kind = params.get("kind")
         if kind not in recycle.SPECS:

@@ -121,3 +121,22 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"approval {self.pk}: {self.action} ({self.status})"
+
+
+class AcceptedPeriod(models.Model):
+    """The retention period of one rule as last accepted (four eyes on the register).
+
+    The sweep destroys by these periods, not straight from shelfguard.toml: a
+    changed period takes effect only once a second person has approved it
+    (`lifecycle.retention_changes`), so one person editing one file can make
+    nothing be destroyed earlier, or kept longer, than agreed.
+    """
+
+    rule = models.CharField(max_length=64, unique=True)
+    days = models.PositiveIntegerField()
+    accepted_at = models.DateTimeField()
+    #: The approval that accepted it; None for the first period recorded.
+    approval_id = models.BigIntegerField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.days} days"

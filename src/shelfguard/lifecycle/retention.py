@@ -635,6 +635,9 @@ class RuleResult:
     counts: dict[str, int] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
+    #: The period shelfguard.toml now asks for, while it waits for a second
+    #: person's approval (`retention_changes`); `days` is the one in force.
+    waiting_days: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -642,6 +645,7 @@ class RuleResult:
             "applies_to": self.applies_to,
             "setting": self.setting,
             "days": self.days,
+            "waiting_days": self.waiting_days,
             "status": self.status,
             "counts": self.counts,
             "error": self.error,
@@ -735,10 +739,16 @@ def sweep(
     problems = [p for p in check_configuration() if any(r.period.setting in p for r in chosen)]
     if problems:
         raise RetentionError(" ".join(problems))
+    from shelfguard.lifecycle import retention_changes
+
+    in_force = retention_changes.periods_in_force(
+        {rule.name: rule.period.days() for rule in chosen}, actor=ACTOR, record=not dry_run
+    )
     results = []
     for rule in chosen:
-        days = rule.period.days()
+        days = in_force["days"][rule.name]
         result = RuleResult(rule.name, rule.applies_to, rule.period.setting, days, "done")
+        result.waiting_days = in_force["waiting"].get(rule.name)
         started = time.monotonic()
         function = rule.function()
         ctx = Sweep(

@@ -31,7 +31,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{run,rules}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{run,rules,changes}")
         run = actions.add_parser(
             "run",
             help="run the sweep (or a dry run)",
@@ -51,10 +51,23 @@ class Command(BaseCommand):
         run.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
         rules = actions.add_parser("rules", help="list the rules and their periods")
         rules.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
+        changes = actions.add_parser(
+            "changes",
+            help="periods changed in shelfguard.toml that wait for a second person's approval",
+            description="A period changed in shelfguard.toml applies only after a second staff "
+            "member with config.change approves it. This lists the waiting changes; --request "
+            "files the approval request (then `shelfguard approvals approve N` by someone else).",
+        )
+        changes.add_argument("--request", action="store_true", help="ask for the approval")
+        changes.add_argument("--reason", help="why the periods change (with --request)")
+        changes.add_argument("--json", action="store_true", dest="as_json", help="print JSON")
 
     def handle(self, *args: Any, action: str, as_json: bool = False, **options: Any) -> None:
         if action == "rules":
             self._rules(as_json)
+            return
+        if action == "changes":
+            self._changes(options["request"], options["reason"], as_json)
             return
         dry_run, as_of = options["dry_run"], options["as_of"]
         try:
@@ -112,6 +125,56 @@ class Command(BaseCommand):
             )
             if rule.error:
                 self.stdout.write(f"      {rule.error}")
+            if rule.waiting_days is not None:
+                self.stdout.write(
+                    f"      kept by the accepted {rule.days} days; {rule.waiting_days} days "
+                    "waits for approval (`shelfguard retention changes`)"
+                )
+
+    def _changes(self, request: bool, reason: str | None, as_json: bool) -> None:
+        from shelfguard.core.actors import Actor
+        from shelfguard.lifecycle import approvals, retention_changes
+
+        try:
+            configured = {rule.name: rule.period.days() for rule in retention.rules()}
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        known = retention_changes.accepted()
+        waiting = retention_changes.pending(configured)
+        filed = None
+        if request:
+            if not reason:
+                raise CommandError("Say why with --reason (no personal details).")
+            try:
+                filed = retention_changes.request_change(
+                    configured=configured, actor=Actor.cli_operator(), reason=reason
+                )
+            except approvals.ApprovalError as exc:
+                raise CommandError(str(exc)) from None
+        rows = [
+            {"rule": rule, "accepted_days": known[rule], "configured_days": days}
+            for rule, days in sorted(waiting.items())
+        ]
+        if as_json:
+            out = {"waiting": rows, "request": filed.pk if filed else None}
+            self.stdout.write(json.dumps(out, ensure_ascii=True))
+            return
+        if not rows:
+            self.stdout.write("No retention period waits for approval.")
+            return
+        for row in rows:
+            self.stdout.write(
+                f"  {row['rule']:<26} accepted {row['accepted_days']:>5} days, "
+                f"shelfguard.toml says {row['configured_days']:>5}"
+            )
+        if filed:
+            self.stdout.write(
+                f"Approval request {filed.pk} filed; another staff member with config.change "
+                f"approves it with `shelfguard approvals approve {filed.pk}` or on the staff "
+                "approvals page; the next sweep then applies the new periods."
+            )
+        else:
+            self.stdout.write("Ask for approval with --request --reason '...'.")
 
     def _rules(self, as_json: bool) -> None:
         rows = []
