@@ -37,6 +37,7 @@ from shelfguard.portal.closure import (
     closure_of,
     cooling_off_days,
     list_closures,
+    request_closure,
     run_due_closures,
 )
 from shelfguard.portal.credentials import (
@@ -136,6 +137,7 @@ __all__ = [
     "place_hold",
     "purge_exports",
     "renew",
+    "request_closure",
     "request_export",
     "run_due_closures",
     "set_consent",
