@@ -18,32 +18,27 @@ from playwright.sync_api import Browser, expect
 from shelfguard.circulation import services as circulation
 from shelfguard.core import clock
 from shelfguard.core.actors import Actor
-from shelfguard.core.services import ensure_branch
 from shelfguard.patrons import services as patrons
-from shelfguard.portal import services as portal
-from shelfguard.vault.keys import ensure_keys
 from shelfguard.vault.sealing import forget_cached_keys
+from tests.browser.portal_patrons import PASSWORD, portal_patron, tab_to
 from tests.catalog.factories import make_item, make_record
 from tests.patrons.conftest import DESK
 
 CARD = "29000777002"
-PASSWORD = "a quiet reading room at dusk"
 JOB = Actor(kind="system", ident="tests", channel="job")
 
 
 @pytest.fixture
 def reader_with_history(transactional_db, home: Path, settings):
     """A synthetic patron who keeps a reading history with one returned loan, and a title."""
-    settings.CONFIG = {}
-    forget_cached_keys()
-    ensure_keys(home)
-    ensure_branch("MAIN", "Main Library", actor=DESK)
-    ensure_branch("EAST", "East Branch", actor=DESK)
-    patrons.ensure_defaults()
-    patron = patrons.register(
-        card_number=CARD, name="Testa Historyperson", email="history-reader@example.org", actor=DESK
+    patron = portal_patron(
+        home,
+        settings,
+        card=CARD,
+        name="Testa Historyperson",
+        email="history-reader@example.org",
+        branches=(("MAIN", "Main Library"), ("EAST", "East Branch")),
     )
-    portal.set_password(patron, PASSWORD, actor=DESK, purpose="tests")
     patrons.give_consent(patron, "reading_history", actor=DESK)
     with clock.frozen(clock.now() - dt.timedelta(days=3)):
         item = make_item(make_record("A Kept Title", index=False))
@@ -60,21 +55,13 @@ def _in_worker(fn):
         return pool.submit(fn).result()
 
 
-def _tab_to(page, locator, limit: int = 40) -> None:
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if locator.evaluate("el => el === document.activeElement"):
-            return
-    raise AssertionError("could not reach the control with the Tab key")
-
-
 def _sign_in(page) -> None:
     card = page.get_by_label("Card number")
-    _tab_to(page, card)
+    tab_to(page, card)
     page.keyboard.type(CARD)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
-    _tab_to(page, page.get_by_role("button", name="Sign in"))
+    tab_to(page, page.get_by_role("button", name="Sign in"))
     page.keyboard.press("Enter")
 
 
@@ -93,7 +80,7 @@ def test_patron_turns_reading_history_off_by_keyboard(
         _sign_in(page)
         expect(page).to_have_url("/account/")
         history_link = page.get_by_role("link", name="My reading history")
-        _tab_to(page, history_link)
+        tab_to(page, history_link)
         page.keyboard.press("Enter")
         expect(page.locator("#history")).to_contain_text("A Kept Title")
 
@@ -102,7 +89,7 @@ def test_patron_turns_reading_history_off_by_keyboard(
         expect(section.locator(".consent-state")).to_contain_text("On")
         box = page.get_by_label("Delete the reading history kept so far")
         expect(box).to_be_checked()
-        _tab_to(page, section.get_by_role("button"))
+        tab_to(page, section.get_by_role("button"))
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_contain_text("The history kept so far is deleted.")
         expect(section.locator(".consent-state")).to_contain_text("Off")
@@ -132,7 +119,7 @@ def test_patron_places_a_hold_from_the_catalogue_and_returns_after_sign_in(
     try:
         page.goto("/records/acct0001/")
         link = page.get_by_role("link", name="Place a hold")
-        _tab_to(page, link)
+        tab_to(page, link)
         page.keyboard.press("Enter")
         expect(page).to_have_url(
             re.compile(r"/account/login/\?next=%2Faccount%2Fholds%2Fplace%2F\d+%2F$")
@@ -142,7 +129,7 @@ def test_patron_places_a_hold_from_the_catalogue_and_returns_after_sign_in(
         branch = page.get_by_label("Collect it at")
         expect(branch).to_have_value("MAIN")
         branch.select_option("EAST")
-        _tab_to(page, page.get_by_role("button", name="Place the hold"))
+        tab_to(page, page.get_by_role("button", name="Place the hold"))
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_contain_text("Your hold is placed.")
         expect(page.locator("#holds")).to_contain_text("A Wanted Title")

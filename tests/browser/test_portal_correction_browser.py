@@ -12,35 +12,26 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from shelfguard.core.services import ensure_branch
 from shelfguard.patrons import services as patrons
 from shelfguard.patrons.models import CorrectionRequest, CorrectionStatus
-from shelfguard.portal import services as portal
-from shelfguard.vault.keys import ensure_keys
 from shelfguard.vault.sealing import forget_cached_keys
+from tests.browser.portal_patrons import portal_patron, sign_in
 from tests.patrons.conftest import DESK
 
 CARD = "29000777101"
-PASSWORD = "a quiet reading room at dusk"
 NOTE = "My name was misspelt <b id='injected'>at the desk</b>"
 
 
 @pytest.fixture
 def patron_with_password(transactional_db, home: Path, settings):
     """A synthetic patron with a portal password, committed for the live server's thread."""
-    settings.CONFIG = {}
-    forget_cached_keys()
-    ensure_keys(home)
-    ensure_branch("MAIN", "Main Library", actor=DESK)
-    patrons.ensure_defaults()
-    patron = patrons.register(
-        card_number=CARD,
+    yield portal_patron(
+        home,
+        settings,
+        card=CARD,
         name="Testa Mispelt",
         email="browser-corrections@example.org",
-        actor=DESK,
     )
-    portal.set_password(patron, PASSWORD, actor=DESK, purpose="tests")
-    yield patron
     forget_cached_keys()
 
 
@@ -52,11 +43,7 @@ def test_patron_sends_and_withdraws_a_correction_request(
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     page = context.new_page()
     try:
-        page.goto("/account/login/")
-        page.get_by_label("Card number").fill(CARD)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url("/account/")
+        sign_in(page, CARD)
 
         page.goto("/account/requests/")
         expect(page.locator("#no-requests")).to_be_visible()

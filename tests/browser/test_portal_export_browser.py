@@ -10,31 +10,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from shelfguard.core.services import ensure_branch
-from shelfguard.patrons import services as patrons
-from shelfguard.portal import services as portal
-from shelfguard.vault.keys import ensure_keys
 from shelfguard.vault.sealing import forget_cached_keys
-from tests.patrons.conftest import DESK
+from tests.browser.portal_patrons import PASSWORD, portal_patron, sign_in
 
 CARD = "29000777042"
-PASSWORD = "a quiet reading room at dusk"
 NAME = "测试读者 Testa Downloader"
 
 
 @pytest.fixture
 def patron_with_password(transactional_db, home: Path, settings):
     """A synthetic patron with a portal password, committed for the live server's thread."""
-    settings.CONFIG = {}
-    forget_cached_keys()
-    ensure_keys(home)
-    ensure_branch("MAIN", "Main Library", actor=DESK)
-    patrons.ensure_defaults()
-    patron = patrons.register(
-        card_number=CARD, name=NAME, email="download-reader@example.org", actor=DESK
-    )
-    portal.set_password(patron, PASSWORD, actor=DESK, purpose="tests")
-    yield patron
+    yield portal_patron(home, settings, card=CARD, name=NAME, email="download-reader@example.org")
     forget_cached_keys()
 
 
@@ -48,11 +34,7 @@ def test_patron_downloads_their_data_once(
     )
     page = context.new_page()
     try:
-        page.goto("/account/login/")
-        page.get_by_label("Card number").fill(CARD)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url("/account/")
+        sign_in(page, CARD)
 
         page.goto("/account/export/")
         expect(page.get_by_role("heading", name="Download my data")).to_be_visible()

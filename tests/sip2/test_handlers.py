@@ -2,141 +2,35 @@
 
 Frames are made with `protocol.build` and fed to `handlers.handle` as the
 listener would (one message, terminator removed), against the real
-database. The fixtures here are shared by `test_handlers_*.py`. Every value
-is synthetic.
+database. The fixtures are in `conftest.py` and the helpers in
+`handler_support.py`, shared with `test_handlers_*.py`. Every value is
+synthetic.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from shelfguard.core import clock
-from shelfguard.core.actors import Actor
 from shelfguard.ledger.models import Entry
 from shelfguard.sip2 import handlers, protocol, services
-from shelfguard.sip2.models import Terminal
-from shelfguard.sip2.session import Connection
-from tests.circulation.conftest import (  # noqa: F401  (fixtures)
+from tests.sip2.handler_support import (
     BOTH_DATABASES,
-    at_noon,
-    copy,
-    make_patron,
-    title,
+    LOGIN,
+    OPERATOR,
+    PASSWORD,
+    PIN,
+    answer,
+    f,
+    frame,
+    login_frame,
+    new_conn,
+    services_card,
+    terminal_entries,
 )
-from tests.patrons.conftest import library  # noqa: F401  (fixture)
 
 pytestmark = [BOTH_DATABASES, pytest.mark.usefixtures("library", "at_noon")]
-
-OPERATOR = Actor(kind="cli", ident="tests", channel="cli")
-PASSWORD = "synthetic-terminal-secret-1"
-LOGIN = "sc-main-1"
-PIN = "4821"
-
-_DEFAULTS = {
-    "uid_algorithm": "0",
-    "pwd_algorithm": "0",
-    "status_code": "0",
-    "max_print_width": "040",
-    "protocol_version": "2.00",
-    "language": "001",
-    "summary": " " * 10,
-    "sc_renewal_policy": "N",
-    "no_block": "N",
-    "third_party_allowed": "N",
-    "hold_mode": "+",
-    "fee_type": "01",
-    "payment_type": "00",
-    "currency_type": "USD",
-    "card_retained": "N",
-}
-
-
-def frame(
-    code: str,
-    fields: list[tuple[str, str]] | None = None,
-    *,
-    seq: int = 1,
-    encoding: str = "utf-8",
-    error_detection: bool = True,
-    **fixed: str,
-) -> bytes:
-    """One request as a terminal sends it, without its terminator."""
-    values: dict[str, str] = {}
-    for name, length in protocol.MESSAGES[code].fixed:
-        if name in fixed:
-            values[name] = fixed[name]
-        elif name == "transaction_date":
-            values[name] = protocol.format_date(clock.now())
-        elif length == 18:
-            values[name] = " " * 18
-        else:
-            values[name] = _DEFAULTS[name]
-    data = protocol.build(
-        protocol.Message(code, values, list(fields or []), seq),
-        encoding=encoding,
-        error_detection=error_detection,
-    )
-    return data[:-1]
-
-
-def answer(conn: Connection, data: bytes) -> protocol.Message:
-    """Send one frame and parse the reply (which must exist and not close)."""
-    reply = handlers.handle(conn, data)
-    assert reply.data is not None, "no reply"
-    assert not reply.close, f"connection closed after {protocol.parse(reply.data)!r}"
-    return protocol.parse(reply.data, encoding=conn.encoding, require_checksum=True)
-
-
-def f(msg: protocol.Message, field_id: str) -> str | None:
-    return protocol.field(msg, field_id)
-
-
-def login_frame(login: str = LOGIN, password: str = PASSWORD) -> bytes:
-    return frame("93", [("CN", login), ("CO", password), ("CP", "MAIN")])
-
-
-@pytest.fixture
-def add_terminal() -> Callable[..., Terminal]:
-    def add(login: str = LOGIN, **options: Any) -> Terminal:
-        options.setdefault("branch", "MAIN")
-        return services.add_terminal(
-            login, password=PASSWORD, actor=OPERATOR, purpose="tests", **options
-        )
-
-    return add
-
-
-@pytest.fixture
-def terminal(add_terminal) -> Terminal:
-    return add_terminal()
-
-
-def new_conn(**kwargs: Any) -> Connection:
-    values = {"peer_host": "192.0.2.10", "tls": True, "loopback": False, **kwargs}
-    return Connection(**values)
-
-
-@pytest.fixture
-def conn(terminal) -> Connection:
-    """A connection whose terminal has signed in."""
-    connection = new_conn()
-    reply = answer(connection, login_frame())
-    assert reply.fixed["ok"] == "1"
-    return connection
-
-
-@pytest.fixture
-def patron(make_patron):  # noqa: F811
-    return make_patron(name="Testa Readwell", pin=PIN)
-
-
-def terminal_entries(action: str) -> list[Entry]:
-    return list(Entry.objects.filter(action=action, actor_kind="terminal").order_by("seq"))
-
 
 # --- login ----------------------------------------------------------------------------
 
@@ -293,7 +187,7 @@ def test_a_response_code_from_a_terminal_closes(conn):
 # --- encodings and logging -------------------------------------------------------------
 
 
-def test_a_latin_1_terminal_gets_latin_1(add_terminal, make_patron):  # noqa: F811
+def test_a_latin_1_terminal_gets_latin_1(add_terminal, make_patron):
     add_terminal("sc-latin", encoding="latin-1", name_display="full")
     patron = make_patron(name="Zoë Séverine Testperson", pin=PIN)
     card = services_card(patron)
@@ -307,19 +201,13 @@ def test_a_latin_1_terminal_gets_latin_1(add_terminal, make_patron):  # noqa: F8
     assert f(protocol.parse(reply.data, encoding="latin-1"), "AE") == "Zoë Séverine Testperson"
 
 
-def test_text_a_latin_1_terminal_cannot_show_is_replaced_not_refused(add_terminal, title, copy):  # noqa: F811
+def test_text_a_latin_1_terminal_cannot_show_is_replaced_not_refused(add_terminal, title, copy):
     add_terminal("sc-latin", encoding="latin-1")
     connection = new_conn()
     answer(connection, login_frame("sc-latin"))
     item = copy(title("Café 咖啡 Stories"))
     reply = handlers.handle(connection, frame("17", [("AO", "MAIN"), ("AB", item.barcode)]))
     assert "Café ?? Stories".encode("latin-1") in reply.data
-
-
-def services_card(patron) -> str:
-    from shelfguard.patrons import services as patrons
-
-    return patrons.reveal(patron, ["card_number"], actor=OPERATOR, purpose="tests")["card_number"]
 
 
 def test_debug_logs_mask_pins_passwords_and_patrons(conn, patron, caplog):

@@ -1,8 +1,5 @@
 """SIP2 item messages: checkout, checkin, renew, renew all, item information, holds."""
 
-# The fixtures are shared from test_handlers.py by import, which pyflakes reads as redefinitions.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -17,24 +14,15 @@ from shelfguard.core import clock
 from shelfguard.ledger.models import Entry
 from shelfguard.sip2 import handlers, protocol
 from tests.circulation.conftest import DESK, NOON, PURPOSE
-from tests.sip2.test_handlers import (  # noqa: F401  (fixtures)
+from tests.sip2.handler_support import (
     BOTH_DATABASES,
     LOGIN,
     PIN,
-    add_terminal,
     answer,
-    at_noon,
-    conn,
-    copy,
     f,
     frame,
-    library,
-    make_patron,
-    patron,
     services_card,
-    terminal,
     terminal_entries,
-    title,
 )
 
 pytestmark = [BOTH_DATABASES, pytest.mark.usefixtures("library", "at_noon")]

@@ -1,8 +1,5 @@
 """SIP2 patron messages: status, information, PINs and lockout, names, fees, blocks, sessions."""
 
-# The fixtures are shared from test_handlers.py by import, which pyflakes reads as redefinitions.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -17,26 +14,17 @@ from shelfguard.portal.credentials import account_key as portal_account_key
 from shelfguard.sip2 import handlers, protocol
 from shelfguard.sip2.handlers_common import account_key
 from tests.circulation.conftest import DESK, NOON, PURPOSE
-from tests.sip2.test_handlers import (  # noqa: F401  (fixtures)
+from tests.sip2.handler_support import (
     BOTH_DATABASES,
     LOGIN,
     PIN,
-    add_terminal,
     answer,
-    at_noon,
-    conn,
-    copy,
     f,
     frame,
-    library,
     login_frame,
-    make_patron,
     new_conn,
-    patron,
     services_card,
-    terminal,
     terminal_entries,
-    title,
 )
 
 pytestmark = [BOTH_DATABASES, pytest.mark.usefixtures("library", "at_noon")]

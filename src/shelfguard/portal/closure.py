@@ -279,27 +279,21 @@ def run_due_closures(
                 row.status = ClosureRequest.Status.ON_HOLD
                 row.hold_reason = "; ".join(refused.reasons)[:500]
                 row.save(update_fields=["status", "hold_reason"])
-                ledger.append(
-                    actor=actor,
-                    action="portal.closure.hold",
-                    purpose=purpose,
-                    patron_id=row.patron_id,
-                    detail={"closure": row.pk},
-                )
-                result.on_hold.append(row.patron_id)
+                action, listed = "portal.closure.hold", result.on_hold
             else:
                 # The erasure's own receiver may have ended the row already.
                 row.refresh_from_db()
                 if row.status != ClosureRequest.Status.DONE:
                     _end(row, ClosureRequest.Status.DONE, now)
-                ledger.append(
-                    actor=actor,
-                    action="portal.closure.done",
-                    purpose=purpose,
-                    patron_id=row.patron_id,
-                    detail={"closure": row.pk},
-                )
-                result.erased.append(row.patron_id)
+                action, listed = "portal.closure.done", result.erased
+            ledger.append(
+                actor=actor,
+                action=action,
+                purpose=purpose,
+                patron_id=row.patron_id,
+                detail={"closure": row.pk},
+            )
+            listed.append(row.patron_id)
         if progress is not None:
             progress()
     return result

@@ -91,6 +91,16 @@ def _title(barcode: str) -> str:
     return summary.title[:TEXT_MAX] if summary else ""
 
 
+def _item_fields(req: Request, barcode: str) -> list[tuple[str, str]]:
+    """Institution, patron, item and title: how a checkout, cancel or renew answer starts."""
+    return [
+        ("AO", req.branch_code),
+        ("AA", req.field("AA")),
+        ("AB", barcode),
+        ("AJ", _title(barcode)),
+    ]
+
+
 # --- 11 checkout --------------------------------------------------------------------
 
 
@@ -142,10 +152,7 @@ def checkout(req: Request) -> protocol.Message:
             "transaction_date": now(),
         },
         [
-            ("AO", req.branch_code),
-            ("AA", req.field("AA")),
-            ("AB", barcode),
-            ("AJ", _title(barcode)),
+            *_item_fields(req, barcode),
             ("AH", _due(due_on)),
             ("AF", _("Due back on %(date)s.") % {"date": due_on.isoformat()}),
         ],
@@ -169,10 +176,7 @@ def _cancel_checkout(req: Request, patron, barcode: str) -> protocol.Message:
             "transaction_date": now(),
         },
         [
-            ("AO", req.branch_code),
-            ("AA", req.field("AA")),
-            ("AB", barcode),
-            ("AJ", _title(barcode)),
+            *_item_fields(req, barcode),
             ("AF", _("The checkout was cancelled.")),
         ],
     )
@@ -261,10 +265,7 @@ def renew(req: Request) -> protocol.Message:
             "transaction_date": now(),
         },
         [
-            ("AO", req.branch_code),
-            ("AA", req.field("AA")),
-            ("AB", barcode),
-            ("AJ", _title(barcode)),
+            *_item_fields(req, barcode),
             ("AH", _due(loan.due_on)),
             ("AF", _("Renewed: due back on %(date)s.") % {"date": loan.due_on.isoformat()}),
         ],

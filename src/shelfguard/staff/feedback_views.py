@@ -207,45 +207,60 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     return _request_page(request, request_id, reveal=reveal)
 
 
+def _request_form_action(request, request_id, form, form_name: str, action, done: str):
+    """Check `form`, run `action(cleaned_data)` on the request, and go back to its page.
+
+    An invalid form or a refusal shows the request page again with the form
+    (as `form_name`: "step_form" or "close_form") and the reason, status 400.
+    """
+    if not form.is_valid():
+        return _request_page(request, request_id, **{form_name: form}, status=400)
+    try:
+        action(form.cleaned_data)
+    except services.NotFound:
+        raise Http404 from None
+    except services.FeedbackError as exc:
+        return _request_page(
+            request, request_id, **{form_name: form}, error=exc.message, status=400
+        )
+    return _back("staff:feedback_request", done, request_id=request_id)
+
+
 @permission_required("privacy.requests")
 @csrf_protect
 @require_POST
 def request_step(request: HttpRequest, request_id: int) -> HttpResponse:
-    form = StepForm(request.POST)
-    if not form.is_valid():
-        return _request_page(request, request_id, step_form=form, status=400)
-    try:
-        services.add_step(
+    return _request_form_action(
+        request,
+        request_id,
+        StepForm(request.POST),
+        "step_form",
+        lambda data: services.add_step(
             request_id,
-            text=form.cleaned_data["text"],
-            answer=form.cleaned_data["answer"],
+            text=data["text"],
+            answer=data["answer"],
             actor=_actor(request),
             purpose=REQUEST_PURPOSE,
-        )
-    except services.NotFound:
-        raise Http404 from None
-    except services.FeedbackError as exc:
-        return _request_page(request, request_id, step_form=form, error=exc.message, status=400)
-    return _back("staff:feedback_request", "step", request_id=request_id)
+        ),
+        "step",
+    )
 
 
 @permission_required("privacy.requests")
 @csrf_protect
 @require_POST
 def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
-    form = CloseRequestForm(request.POST)
-    if not form.is_valid():
-        return _request_page(request, request_id, close_form=form, status=400)
-    try:
-        services.close_request(
+    return _request_form_action(
+        request,
+        request_id,
+        CloseRequestForm(request.POST),
+        "close_form",
+        lambda data: services.close_request(
             request_id,
-            outcome=form.cleaned_data["outcome"],
-            text=form.cleaned_data["text"],
+            outcome=data["outcome"],
+            text=data["text"],
             actor=_actor(request),
             purpose=REQUEST_PURPOSE,
-        )
-    except services.NotFound:
-        raise Http404 from None
-    except services.FeedbackError as exc:
-        return _request_page(request, request_id, close_form=form, error=exc.message, status=400)
-    return _back("staff:feedback_request", "closed", request_id=request_id)
+        ),
+        "closed",
+    )
