@@ -113,7 +113,9 @@ TEMPLATES = [
 ]
 
 # SQLite is the embedded default; DATABASE_URL=postgres://... selects PostgreSQL.
-_database_url = os.environ.get("DATABASE_URL")
+# It may also come from DATABASE_URL_FILE or keys/database-url (mode 0600), which
+# `backup restore --database-url` writes into the home it restores.
+_database_url = _home.read_secret(_home.DATABASE_URL_NAME, env="DATABASE_URL", home=HOME)
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
 else:

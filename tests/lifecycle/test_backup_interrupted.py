@@ -146,3 +146,65 @@ def test_a_backup_inside_an_open_transaction_is_refused_not_left_waiting(tmp_pat
         copy_sqlite("default", tmp_path / "copy.sqlite3")
     assert refused.value.code == "database_busy"
     assert not (tmp_path / "copy.sqlite3").exists()
+
+
+def _staged(target: Path) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.restore-*"))
+
+
+def _restore_args(backup: Path, key: AgeKey, target: Path) -> list[str]:
+    return ["backup", "restore", str(backup), "--identity", str(key.path), "--home", str(target)]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-home", "replacing-a-home"])
+def test_a_restore_killed_mid_way_leaves_nothing_half_applied_and_the_next_run_succeeds(
+    home, tmp_path, existing
+):
+    home, key = home
+    made = shelfguard(home, "backup", "create", "--json")
+    assert made.returncode == 0, made.stderr
+    (backup,) = backups(home)
+    target = tmp_path / "restored"
+    if existing:
+        target.mkdir()
+        (target / "shelfguard.sqlite3").write_text("the old database")
+    before = sorted(p.name for p in target.iterdir()) if existing else None
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SHELFGUARD_HOME"] = str(home)
+
+    extra = ["--yes"] if existing else []
+    child = subprocess.Popen(
+        [sys.executable, "-m", "shelfguard", *_restore_args(backup, key, target), *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Mid-way: the staged home holds the restored database, erasures not yet re-applied.
+    deadline = time.monotonic() + 60
+    while not any((s / "shelfguard.sqlite3").is_file() for s in _staged(target)):
+        assert child.poll() is None, "the restore finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+    assert child.returncode == -signal.SIGKILL
+    if existing:
+        assert sorted(p.name for p in target.iterdir()) == before
+        assert (target / "shelfguard.sqlite3").read_text() == "the old database"
+    else:
+        assert not target.exists(), "no home appears at the target"
+    assert _staged(target), "the killed run's staging is left (the next run removes it)"
+    assert not list(target.parent.glob(f".{target.name}.replaced-*"))
+
+    again = shelfguard(home, *_restore_args(backup, key, target), *extra, "--json")
+
+    assert again.returncode == 0, again.stderr
+    assert _staged(target) == [], "the next run removed the stale staging"
+    status = shelfguard(target, "backup", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    db = sqlite3.connect(target / "shelfguard.sqlite3")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()

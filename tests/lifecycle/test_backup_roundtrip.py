@@ -14,8 +14,6 @@ from shelfguard.lifecycle.models import BackupRun
 
 from .backup_helpers import (
     COMMITTING,
-    OPERATOR,
-    PURPOSE,
     AgeKey,
     configure,
     create,
@@ -145,23 +143,3 @@ def test_a_keys_backup_goes_to_the_recovery_recipients_only(
     wrong = verify(path, age_key.path)
     assert [p.code for p in wrong.problems] == ["wrong_key"]
     assert verify(path, recovery_key.path).ok
-
-
-def test_a_postgresql_backup_is_not_restored_into_an_embedded_home(
-    configured, make_patron, age_key, tmp_path
-):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("only a PostgreSQL backup is refused")
-    make_patron()
-    created = create()
-
-    with pytest.raises(services.BackupError) as caught:
-        services.restore_backup(
-            created.path, age_key.path, tmp_path / "new", actor=OPERATOR, purpose=PURPOSE
-        )
-
-    assert caught.value.code == "vendor"
-    assert "psql" in caught.value.message
-    assert not (tmp_path / "new").exists()

@@ -18,6 +18,8 @@ from typing import Any
 CONFIG_NAME = "shelfguard.toml"
 DATABASE_NAME = "shelfguard.sqlite3"
 SECRET_KEY_NAME = "django-secret-key"
+# A PostgreSQL home's DATABASE_URL kept as a key file (it may hold a password).
+DATABASE_URL_NAME = "database-url"
 
 
 class HomeError(Exception):

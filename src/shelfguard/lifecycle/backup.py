@@ -14,11 +14,13 @@ an old data backup stays unreadable.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -77,53 +79,63 @@ def _manifest(kind: str, created_at: dt.datetime, **rest: Any) -> dict[str, Any]
     }
 
 
-def create_data_backup(directory: Path | None, *, show_progress: bool) -> Created:
-    """A consistent snapshot of the data database, packed, compressed and age-encrypted."""
-    to = archive.recipients("recipients")
-    target_dir = archive.prepare_directory(directory)
-    started = time.perf_counter()
-    vendor = connections["default"].vendor
+@contextlib.contextmanager
+def _work_dir(target_dir: Path) -> Iterator[Path]:
+    """Lock `target_dir` and give a temporary directory in it, removed afterwards.
+
+    A full disk, whatever step ran out of it, is raised as the disk-full BackupError.
+    """
     with archive.locked(target_dir):
         work = Path(tempfile.mkdtemp(prefix=archive.TEMP_PREFIX, dir=target_dir))
         try:
-            created_at = clock.now()
-            if vendor == "sqlite":
-                dump = work / snapshot.SQLITE_DUMP
-                with progress_bars.count_progress(None, "Snapshot", show_progress) as bar:
-
-                    def step(done: int, total: int) -> None:
-                        if bar is not None:
-                            bar.update(bar.task_ids[0], completed=done, total=total)
-
-                    snapshot.copy_sqlite("default", dump, step)
-                facts = snapshot.sqlite_facts(dump)
-            elif vendor == "postgresql":
-                dump = work / snapshot.POSTGRESQL_DUMP
-                facts = snapshot.dump_postgresql("default", dump)
-            else:
-                raise BackupError("vendor", f"Backups do not support {vendor} databases.")
-            manifest = _manifest(
-                archive.DATA,
-                created_at,
-                database_vendor=facts.vendor,
-                database_schema=facts.schema,
-                dump_file=dump.name,
-                dump_sha256=archive.sha256_file(dump),
-                dump_bytes=dump.stat().st_size,
-                migrations=facts.migrations,
-                row_counts=facts.row_counts,
-                ledger_head=facts.ledger_head,
-            )
-            packed = work / "backup.tar.gz"
-            archive.pack(packed, manifest, [(dump.name, dump)])
-            target = archive.final_name(target_dir, archive.DATA, created_at)
-            archive.encrypt_into_place(packed, target, to, show_progress=show_progress)
+            yield work
         except BaseException as exc:
             if archive.disk_full(exc):
                 raise archive.disk_full_error(target_dir) from None
             raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def create_data_backup(directory: Path | None, *, show_progress: bool) -> Created:
+    """A consistent snapshot of the data database, packed, compressed and age-encrypted."""
+    to = archive.recipients("recipients")
+    target_dir = archive.prepare_directory(directory)
+    started = time.perf_counter()
+    vendor = connections["default"].vendor
+    with _work_dir(target_dir) as work:
+        created_at = clock.now()
+        if vendor == "sqlite":
+            dump = work / snapshot.SQLITE_DUMP
+            with progress_bars.count_progress(None, "Snapshot", show_progress) as bar:
+
+                def step(done: int, total: int) -> None:
+                    if bar is not None:
+                        bar.update(bar.task_ids[0], completed=done, total=total)
+
+                snapshot.copy_sqlite("default", dump, step)
+            facts = snapshot.sqlite_facts(dump)
+        elif vendor == "postgresql":
+            dump = work / snapshot.POSTGRESQL_DUMP
+            facts = snapshot.dump_postgresql("default", dump)
+        else:
+            raise BackupError("vendor", f"Backups do not support {vendor} databases.")
+        manifest = _manifest(
+            archive.DATA,
+            created_at,
+            database_vendor=facts.vendor,
+            database_schema=facts.schema,
+            dump_file=dump.name,
+            dump_sha256=archive.sha256_file(dump),
+            dump_bytes=dump.stat().st_size,
+            migrations=facts.migrations,
+            row_counts=facts.row_counts,
+            ledger_head=facts.ledger_head,
+        )
+        packed = work / "backup.tar.gz"
+        archive.pack(packed, manifest, [(dump.name, dump)])
+        target = archive.final_name(target_dir, archive.DATA, created_at)
+        archive.encrypt_into_place(packed, target, to, show_progress=show_progress)
     return Created(
         path=target,
         kind=archive.DATA,
@@ -169,34 +181,26 @@ def create_keys_backup(directory: Path | None, *, show_progress: bool) -> Create
             "keys/master.key is not a file in the data home (it may come from the environment); "
             "back that secret up where it is kept.",
         )
-    with archive.locked(target_dir):
-        work = Path(tempfile.mkdtemp(prefix=archive.TEMP_PREFIX, dir=target_dir))
-        try:
-            created_at = clock.now()
-            keystore_copy = _copy_keystore(work)
-            members = [(f"keys/{p.name}", p) for p in files]
-            members.append((keystore_copy.name, keystore_copy))
-            journal = keys_dir(home) / "erasure-journal.jsonl"
-            if journal.is_file():
-                members.append((f"keys/{journal.name}", journal))
-            data_keys = data_key_count()
-            plain_bytes = sum(path.stat().st_size for _, path in members)
-            manifest = _manifest(
-                archive.KEYS,
-                created_at,
-                files={name: archive.sha256_file(path) for name, path in members},
-                data_keys=int(data_keys),
-            )
-            packed = work / "keys.tar.gz"
-            archive.pack(packed, manifest, members)
-            target = archive.final_name(target_dir, archive.KEYS, created_at)
-            archive.encrypt_into_place(packed, target, to, show_progress=show_progress)
-        except BaseException as exc:
-            if archive.disk_full(exc):
-                raise archive.disk_full_error(target_dir) from None
-            raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    with _work_dir(target_dir) as work:
+        created_at = clock.now()
+        keystore_copy = _copy_keystore(work)
+        members = [(f"keys/{p.name}", p) for p in files]
+        members.append((keystore_copy.name, keystore_copy))
+        journal = keys_dir(home) / "erasure-journal.jsonl"
+        if journal.is_file():
+            members.append((f"keys/{journal.name}", journal))
+        data_keys = data_key_count()
+        plain_bytes = sum(path.stat().st_size for _, path in members)
+        manifest = _manifest(
+            archive.KEYS,
+            created_at,
+            files={name: archive.sha256_file(path) for name, path in members},
+            data_keys=int(data_keys),
+        )
+        packed = work / "keys.tar.gz"
+        archive.pack(packed, manifest, members)
+        target = archive.final_name(target_dir, archive.KEYS, created_at)
+        archive.encrypt_into_place(packed, target, to, show_progress=show_progress)
     return Created(
         path=target,
         kind=archive.KEYS,

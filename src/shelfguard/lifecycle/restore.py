@@ -19,20 +19,27 @@ on it, before the staged home is moved into place: the restored home is
 never usable with an erased patron readable. The move is two renames on
 one file system (the old home, if any, first steps aside).
 
-Restore supports the embedded (SQLite) database; on PostgreSQL the dump is
-loaded with psql and the journal re-applied with `backup finish-restore`
-(see docs/operators/backups.md).
+A PostgreSQL backup is restored into a named database (`database_url`):
+refused when it holds any table unless `overwrite`; the data dump and a
+keystore (the live keystore schema dumped with pg_dump, or the keys
+backup's) are loaded with the server's psql in one transaction; the staged
+home gets `keys/database-url` naming that database, and the child process
+runs on it. Should anything after the load fail, the loaded schemas are
+dropped again; nothing points at that database until the home moves into place.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +49,18 @@ from shelfguard.core import home as home_mod
 from shelfguard.lifecycle import archive, snapshot
 from shelfguard.lifecycle.errors import BackupError
 from shelfguard.lifecycle.verify import open_backup
-from shelfguard.vault.dbsettings import KEYSTORE_ALIAS, KEYSTORE_FILE_NAME
+from shelfguard.vault.dbsettings import KEYSTORE_ALIAS, KEYSTORE_FILE_NAME, KEYSTORE_SCHEMA
 
 _JOURNAL = "erasure-journal.jsonl"
 _CHECKPOINTS = "ledger-checkpoints"
-_SKIP_FROM_LIVE = {KEYSTORE_FILE_NAME, f"{KEYSTORE_FILE_NAME}-wal", f"{KEYSTORE_FILE_NAME}-shm"}
+_STAGING = ".restore-"
+# The live home's database URL names the live database, never the restored one.
+_SKIP_FROM_LIVE = {
+    KEYSTORE_FILE_NAME,
+    f"{KEYSTORE_FILE_NAME}-wal",
+    f"{KEYSTORE_FILE_NAME}-shm",
+    home_mod.DATABASE_URL_NAME,
+}
 
 
 def restore(
@@ -56,6 +70,7 @@ def restore(
     *,
     keys_backup: Path | None = None,
     keys_identity: Path | None = None,
+    database_url: str | None = None,
     overwrite: bool = False,
     show_progress: bool = False,
 ) -> dict[str, Any]:
@@ -73,30 +88,80 @@ def restore(
             "The target directory is not empty; add --yes to replace it, or choose a new one.",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.restore-{uuid.uuid4().hex[:8]}"
+    with _locked(target):
+        _remove_stale(target)
+        return _restore_locked(
+            path,
+            identity,
+            target,
+            live,
+            keys_backup=keys_backup,
+            keys_identity=keys_identity,
+            database_url=database_url,
+            overwrite=overwrite,
+            show_progress=show_progress,
+        )
+
+
+def _restore_locked(
+    path: Path,
+    identity: Path,
+    target: Path,
+    live: Path,
+    *,
+    keys_backup: Path | None,
+    keys_identity: Path | None,
+    database_url: str | None,
+    overwrite: bool,
+    show_progress: bool,
+) -> dict[str, Any]:
+    staging = target.parent / f".{target.name}{_STAGING}{uuid.uuid4().hex[:8]}"
     staging.mkdir(mode=0o700)
-    work = Path(tempfile.mkdtemp(prefix="shelfguard-restore-"))
+    # Beside the target (not in /tmp), so a killed run's decrypted dump is found
+    # and removed by the next run.
+    work = target.parent / f".{target.name}{_STAGING}work-{uuid.uuid4().hex[:8]}"
+    work.mkdir(mode=0o700)
+    loaded: list[str] = []
     try:
         manifest, contents = open_backup(path, identity, work, show_progress=show_progress)
         if manifest.get("kind") != archive.DATA:
             raise BackupError("wrong_kind", "That file is a keys backup; pass a data backup.")
-        if manifest.get("database_vendor") != "sqlite":
+        vendor = manifest.get("database_vendor")
+        if vendor not in ("sqlite", "postgresql"):
+            raise BackupError("vendor", "The manifest names no supported database vendor.")
+        if vendor == "postgresql" and not database_url:
             raise BackupError(
-                "vendor",
-                "This is a PostgreSQL backup: load database.sql with psql and run "
-                "`shelfguard backup finish-restore` (see docs/operators/backups.md).",
+                "database_url",
+                "This is a PostgreSQL backup: name an empty database to restore it into with "
+                "--database-url postgres://HOST/DATABASE.",
+            )
+        if vendor == "sqlite" and database_url:
+            raise BackupError(
+                "database_url", "This is an SQLite backup; --database-url is for PostgreSQL ones."
             )
         dump = contents / manifest["dump_file"]
         if archive.sha256_file(dump) != manifest.get("dump_sha256"):
             raise BackupError("hash_mismatch", "The database dump does not match its SHA-256.")
-        if snapshot.sqlite_integrity(dump) != "ok":
+        if vendor == "sqlite" and snapshot.sqlite_integrity(dump) != "ok":
             raise BackupError("integrity", "The database dump fails SQLite's integrity check.")
-        _stage_home(staging, target, live, dump)
+        _stage_home(staging, target, live, dump if vendor == "sqlite" else None)
         keys_restored = False
+        keystore_sql: Path | None = None
         if keys_backup is not None:
-            _stage_keys_backup(staging, keys_backup, keys_identity or identity, work, show_progress)
+            keystore_sql = _stage_keys_backup(
+                staging, keys_backup, keys_identity or identity, work, show_progress, vendor
+            )
             keys_restored = True
-        if not (home_mod.keys_dir(staging) / KEYSTORE_FILE_NAME).is_file():
+        if vendor == "postgresql":
+            if keystore_sql is None:
+                keystore_sql = _live_keystore_sql(work)
+            schemas = [manifest.get("database_schema") or "public", KEYSTORE_SCHEMA]
+            snapshot.load_postgresql(database_url, schemas, [dump, keystore_sql], replace=overwrite)
+            loaded = schemas
+            home_mod.write_secret_file(
+                home_mod.keys_dir(staging) / home_mod.DATABASE_URL_NAME, database_url
+            )
+        elif not (home_mod.keys_dir(staging) / KEYSTORE_FILE_NAME).is_file():
             raise BackupError(
                 "no_keystore",
                 "The live keystore is not an SQLite file to copy; pass a keys backup with --keys.",
@@ -105,19 +170,84 @@ def restore(
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if loaded and database_url:
+            # Nothing points at the half-restored database; leave it empty again.
+            with contextlib.suppress(Exception):
+                snapshot.empty_postgresql(database_url, loaded)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {
+    outcome = {
         "home": str(target),
         "backup_created_at": manifest.get("created_at"),
         "keys_restored": keys_restored,
         **finished,
     }
+    if database_url:
+        outcome["database"] = snapshot.postgresql_settings(database_url)["NAME"]
+    return outcome
 
 
-def _stage_home(staging: Path, target: Path, live: Path, dump: Path) -> None:
-    """Config and keys (live keystore copied consistently), plus the restored database."""
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One restore at a time beside the target; a killed run's lock goes with its process.
+
+    The lock is taken on the parent directory itself, so nothing is left beside the home.
+    """
+    fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                "busy", "Another restore into this directory is running; wait for it to finish."
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove what a killed restore left beside the target (its staging and work directories).
+
+    A home set aside by a move that was cut short (the target gone, a
+    `.replaced-` directory left) is the operator's old home: it is never
+    deleted here, and the restore stops until it is put back.
+    """
+    replaced = sorted(target.parent.glob(f".{glob.escape(target.name)}.replaced-*"))
+    if replaced and not target.exists():
+        raise BackupError(
+            "interrupted",
+            f"An earlier restore was stopped while replacing this home; its old home is in "
+            f"{replaced[0].name} beside it: move that back to {target.name} (or remove it) "
+            "and run the restore again.",
+        )
+    for entry in [
+        *target.parent.glob(f".{glob.escape(target.name)}{_STAGING}*"),
+        *replaced,
+    ]:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _live_keystore_sql(work: Path) -> Path:
+    """A dump of the live keystore schema, for a PostgreSQL restore without --keys."""
+    if connections[KEYSTORE_ALIAS].vendor != "postgresql":
+        raise BackupError(
+            "no_keystore",
+            "The live keystore is not in PostgreSQL; pass a keys backup of a PostgreSQL "
+            "installation with --keys.",
+        )
+    out = work / "live-keystore.sql"
+    snapshot.dump_postgresql_schema(KEYSTORE_ALIAS, KEYSTORE_SCHEMA, out)
+    return out
+
+
+def _stage_home(staging: Path, target: Path, live: Path, dump: Path | None) -> None:
+    """Config and keys, plus the restored SQLite database and live keystore copy (`dump`).
+
+    Without `dump` (a PostgreSQL restore) both databases are loaded elsewhere.
+    """
     keys = staging / "keys"
     keys.mkdir(mode=0o700)
     journals: list[Path] = []
@@ -130,13 +260,14 @@ def _stage_home(staging: Path, target: Path, live: Path, dump: Path) -> None:
             if entry.is_file() and entry.name not in _SKIP_FROM_LIVE and entry.name != _JOURNAL:
                 shutil.copy2(entry, keys / entry.name)
         journals.append(live_keys / _JOURNAL)
-    if connections[KEYSTORE_ALIAS].vendor == "sqlite":
+    if dump is not None and connections[KEYSTORE_ALIAS].vendor == "sqlite":
         # Through the live connection, so the copy is one consistent state.
         snapshot.copy_sqlite(KEYSTORE_ALIAS, keys / KEYSTORE_FILE_NAME)
     journals.append(home_mod.keys_dir(target) / _JOURNAL)
     _merge_journals([j for j in journals if j.is_file()], keys / _JOURNAL)
-    shutil.copyfile(dump, home_mod.database_path(staging))
-    os.chmod(home_mod.database_path(staging), 0o600)
+    if dump is not None:
+        shutil.copyfile(dump, home_mod.database_path(staging))
+        os.chmod(home_mod.database_path(staging), 0o600)
     home_mod.create_home(staging)
 
 
@@ -162,8 +293,18 @@ def _merge_journals(sources: list[Path], target: Path) -> None:
 
 
 def _stage_keys_backup(
-    staging: Path, keys_backup: Path, identity: Path, work: Path, show_progress: bool
-) -> None:
+    staging: Path,
+    keys_backup: Path,
+    identity: Path,
+    work: Path,
+    show_progress: bool,
+    vendor: str = "sqlite",
+) -> Path | None:
+    """Key files and journal into the staged home; the keystore copied (SQLite) or returned.
+
+    For a PostgreSQL restore the keys backup's `keystore.sql` is returned, to
+    be loaded with the data dump.
+    """
     keys_work = work / "keys"
     keys_work.mkdir(mode=0o700)
     manifest, contents = open_backup(keys_backup, identity, keys_work, show_progress=show_progress)
@@ -172,11 +313,11 @@ def _stage_keys_backup(
     for name, digest in (manifest.get("files") or {}).items():
         if archive.sha256_file(contents / name) != digest:
             raise BackupError("hash_mismatch", f"{name} in the keys backup does not match.")
-    if not (contents / "keystore.sqlite3").is_file():
+    wanted = "keystore.sqlite3" if vendor == "sqlite" else "keystore.sql"
+    if not (contents / wanted).is_file():
         raise BackupError(
             "vendor",
-            "That keys backup holds a PostgreSQL keystore; load its keystore.sql with psql "
-            "(see docs/operators/backups.md).",
+            "That keys backup is from an installation on another database than the data backup.",
         )
     keys = home_mod.keys_dir(staging)
     for entry in (contents / "keys").iterdir():
@@ -186,19 +327,22 @@ def _stage_keys_backup(
         os.chmod(keys / entry.name, 0o600)
     for suffix in ("", "-wal", "-shm"):
         (keys / f"{KEYSTORE_FILE_NAME}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(contents / "keystore.sqlite3", keys / KEYSTORE_FILE_NAME)
-    os.chmod(keys / KEYSTORE_FILE_NAME, 0o600)
+    if vendor == "sqlite":
+        shutil.copyfile(contents / "keystore.sqlite3", keys / KEYSTORE_FILE_NAME)
+        os.chmod(keys / KEYSTORE_FILE_NAME, 0o600)
     backup_journal = contents / "keys" / _JOURNAL
     if backup_journal.is_file():
         staged = keys / _JOURNAL
         merged = work / "merged-journal"
         _merge_journals([p for p in (staged, backup_journal) if p.is_file()], merged)
         os.replace(merged, staged)
+    return contents / wanted if vendor == "postgresql" else None
 
 
 def _finish_in_child(staging: Path) -> dict[str, Any]:
     """Run `backup finish-restore` with Django set up on the staged home."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # The staged home names its own database (keys/database-url on PostgreSQL).
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_URL_FILE")}
     env["SHELFGUARD_HOME"] = str(staging)
     result = subprocess.run(
         [sys.executable, "-m", "shelfguard", "backup", "finish-restore", "--json"],
@@ -206,11 +350,21 @@ def _finish_in_child(staging: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=_die_with_parent,
     )
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no reason given"])[-1]
         raise BackupError("finish", f"Re-applying erasures to the restored home failed: {reason}")
     return json.loads(result.stdout)
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when the restore is, so it never works on a removed staging."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _carry_over(old: Path, staging: Path) -> list[tuple[Path, Path]]:

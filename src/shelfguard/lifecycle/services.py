@@ -114,57 +114,56 @@ def _recorded(kind: str, actor: Actor, purpose: str, file_name: str, work: Calla
         raise
 
 
-def create_backup(
-    *, actor: Actor, purpose: str, directory: Path | None = None, show_progress: bool = False
+def _create_recorded(
+    kind: str,
+    actor: Actor,
+    purpose: str,
+    make: Callable[[], backup.Created],
+    *,
+    size_in_detail: bool,
 ) -> backup.Created:
-    """Take an encrypted data backup; returns what was written."""
+    """Run `make` (a backup writer) and record its run, failed or done."""
     started_at, started = clock.now(), time.perf_counter()
-    created = _recorded(
-        BackupRun.Kind.CREATE,
-        actor,
-        purpose,
-        "",
-        lambda: backup.create_data_backup(directory, show_progress=show_progress),
-    )
+    created = _recorded(kind, actor, purpose, "", make)
     _record(
         actor=actor,
         purpose=purpose,
-        kind=BackupRun.Kind.CREATE,
+        kind=kind,
         started_at=started_at,
         started=started,
         ok=True,
         file_name=created.path.name,
         size_bytes=created.size_bytes,
         dump_bytes=created.dump_bytes,
-        detail={"size_bytes": created.size_bytes},
+        detail={"size_bytes": created.size_bytes} if size_in_detail else None,
     )
     return created
+
+
+def create_backup(
+    *, actor: Actor, purpose: str, directory: Path | None = None, show_progress: bool = False
+) -> backup.Created:
+    """Take an encrypted data backup; returns what was written."""
+    return _create_recorded(
+        BackupRun.Kind.CREATE,
+        actor,
+        purpose,
+        lambda: backup.create_data_backup(directory, show_progress=show_progress),
+        size_in_detail=True,
+    )
 
 
 def create_keys_backup(
     *, actor: Actor, purpose: str, directory: Path | None = None, show_progress: bool = False
 ) -> backup.Created:
     """Back up the master and index keys and the keystore, to the recovery recipients."""
-    started_at, started = clock.now(), time.perf_counter()
-    created = _recorded(
+    return _create_recorded(
         BackupRun.Kind.KEYS,
         actor,
         purpose,
-        "",
         lambda: backup.create_keys_backup(directory, show_progress=show_progress),
+        size_in_detail=False,
     )
-    _record(
-        actor=actor,
-        purpose=purpose,
-        kind=BackupRun.Kind.KEYS,
-        started_at=started_at,
-        started=started,
-        ok=True,
-        file_name=created.path.name,
-        size_bytes=created.size_bytes,
-        dump_bytes=created.dump_bytes,
-    )
-    return created
 
 
 def verify_backup(
@@ -216,10 +215,15 @@ def restore_backup(
     purpose: str,
     keys_backup: Path | None = None,
     keys_identity: Path | None = None,
+    database_url: str | None = None,
     overwrite: bool = False,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Restore a data backup into a data home, re-applying every later erasure first."""
+    """Restore a data backup into a data home, re-applying every later erasure first.
+
+    A PostgreSQL backup is loaded into the database `database_url` names,
+    which the restored home is then configured to use.
+    """
     started_at, started = clock.now(), time.perf_counter()
     outcome = _recorded(
         BackupRun.Kind.RESTORE,
@@ -232,6 +236,7 @@ def restore_backup(
             target,
             keys_backup=keys_backup,
             keys_identity=keys_identity,
+            database_url=database_url,
             overwrite=overwrite,
             show_progress=show_progress,
         ),

@@ -200,6 +200,27 @@ def _pg_environment(settings_dict: dict[str, Any], database: str | None = None) 
     return env
 
 
+def _run_pg_dump(
+    pg_dump: Path, connection, schema: str, target: Path, *first: str
+) -> subprocess.CompletedProcess[str]:
+    """pg_dump of `schema` as plain SQL into `target` (no owners, no grants); `first` goes first."""
+    return subprocess.run(
+        [
+            str(pg_dump),
+            *first,
+            "--format=plain",
+            "--no-owner",
+            "--no-privileges",
+            f"--schema={schema}",
+            f"--file={target}",
+        ],
+        env=_pg_environment(connection.settings_dict),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def dump_postgresql(alias: str, target: Path) -> Facts:
     """pg_dump of the data schema at one snapshot, and the facts of that same snapshot."""
     pg_dump = find_pg_tool("pg_dump", alias)
@@ -214,21 +235,7 @@ def dump_postgresql(alias: str, target: Path) -> Facts:
             cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             tables = [row[0] for row in cursor.fetchall()]
             facts = _facts_from_cursor(cursor, "postgresql", tables, connection.ops.quote_name)
-            result = subprocess.run(
-                [
-                    str(pg_dump),
-                    f"--snapshot={snapshot}",
-                    "--format=plain",
-                    "--no-owner",
-                    "--no-privileges",
-                    f"--schema={schema}",
-                    f"--file={target}",
-                ],
-                env=_pg_environment(connection.settings_dict),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = _run_pg_dump(pg_dump, connection, schema, target, f"--snapshot={snapshot}")
         raw.rollback()
     finally:
         raw.close()
@@ -247,20 +254,7 @@ def dump_postgresql_schema(alias: str, schema: str, target: Path) -> None:
     """pg_dump of one schema (the keystore's) as plain SQL."""
     pg_dump = find_pg_tool("pg_dump", alias)
     connection = connections[alias]
-    result = subprocess.run(
-        [
-            str(pg_dump),
-            "--format=plain",
-            "--no-owner",
-            "--no-privileges",
-            f"--schema={schema}",
-            f"--file={target}",
-        ],
-        env=_pg_environment(connection.settings_dict),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run_pg_dump(pg_dump, connection, schema, target)
     if result.returncode != 0:
         raise BackupError("pg_dump", f"pg_dump of the {schema} schema failed.")
     os.chmod(target, 0o600)
@@ -382,3 +376,78 @@ def facts_of_alias(alias: str) -> Facts:
             if not name.startswith("sqlite_")
         ]
         return _facts_from_cursor(cursor, connection.vendor, tables, connection.ops.quote_name)
+
+
+# --- Restoring into a named PostgreSQL database -----------------------------------------------
+
+
+def postgresql_settings(url: str) -> dict[str, Any]:
+    """Django settings for the database a `postgres://` URL names (no test settings)."""
+    import dj_database_url
+
+    try:
+        parsed = dj_database_url.parse(url)
+    except ValueError:
+        parsed = {}
+    if "postgresql" not in str(parsed.get("ENGINE", "")) or not parsed.get("NAME"):
+        raise BackupError("database_url", "--database-url must be postgres://HOST/DATABASE.")
+    return {**_alias_defaults(), **parsed, "CONN_MAX_AGE": 0, "TEST": {}}
+
+
+def load_postgresql(url: str, schemas: list[str], files: list[Path], *, replace: bool) -> None:
+    """Load plain SQL dumps into the database `url` names, in one transaction.
+
+    A database holding any table is refused unless `replace`; the dumped
+    `schemas` are dropped first (a new database already has `public`). psql
+    runs with `--single-transaction`: an interrupted or failed load leaves
+    the database as it was.
+    """
+    settings_dict = postgresql_settings(url)
+    with temporary_alias(settings_dict) as alias:
+        connection = connections[alias]
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT COUNT(*) FROM pg_tables "
+                    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                )
+                tables = int(cursor.fetchone()[0])
+        except Exception as exc:
+            if isinstance(exc, BackupError):
+                raise
+            raise BackupError(
+                "database_url",
+                "Cannot connect to the database named by --database-url; create it first "
+                "(createdb) and check the URL.",
+            ) from None
+        if tables and not replace:
+            raise BackupError(
+                "target_exists",
+                "The target database is not empty; add --yes to replace it, or create a new one.",
+            )
+        psql = find_pg_tool("psql", alias)
+        command = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+        for schema in schemas:
+            command += ["-c", f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE"]
+        for path in files:
+            command += ["-f", str(path)]
+        result = subprocess.run(
+            command,
+            env=_pg_environment(settings_dict),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        # psql's message may quote row values: it is not repeated.
+        raise BackupError("restore", "psql could not load the dump into the target database.")
+
+
+def empty_postgresql(url: str, schemas: list[str]) -> None:
+    """Drop what `load_postgresql` loaded (after a failed restore); `public` comes back empty."""
+    with temporary_alias(postgresql_settings(url)) as alias:
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            for schema in schemas:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
+            cursor.execute("CREATE SCHEMA IF NOT EXISTS public")

@@ -3,7 +3,8 @@
     shelfguard backup create [--to DIR] [--json]
     shelfguard backup keys [--to DIR] [--json]
     shelfguard backup verify FILE --identity IDFILE [--json]
-    shelfguard backup restore FILE --identity IDFILE --home DIR [--keys FILE] [--yes] [--json]
+    shelfguard backup restore FILE --identity IDFILE --home DIR [--keys FILE]
+                              [--database-url URL] [--yes] [--json]
     shelfguard backup list [--to DIR] [--json]
     shelfguard backup prune [--to DIR] [--dry-run] [--json]
     shelfguard backup status [--json]
@@ -74,7 +75,14 @@ class Command(BaseCommand):
             "--keys-identity", type=Path, help="identity for --keys (default: --identity)"
         )
         restore.add_argument(
-            "--yes", action="store_true", help="replace an existing (or the live) data home"
+            "--database-url",
+            help="PostgreSQL backups: the database to restore into (postgres://HOST/DATABASE); "
+            "the restored home is configured to use it",
+        )
+        restore.add_argument(
+            "--yes",
+            action="store_true",
+            help="replace an existing (or the live) data home, or a non-empty target database",
         )
         listing = sub("list", "list backups and what retention would do with each")
         listing.add_argument(
@@ -165,6 +173,7 @@ class Command(BaseCommand):
             purpose=PURPOSE,
             keys_backup=options.get("keys"),
             keys_identity=options.get("keys_identity"),
+            database_url=options.get("database_url"),
             overwrite=options.get("yes", False),
             show_progress=show,
         )
