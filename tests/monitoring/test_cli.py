@@ -74,3 +74,30 @@ def test_set_household_from_a_file_stores_no_clear_text(desk, run_cli, tmp_path)
     assert StaffUser.objects.get(username="desk-one").household_surname_index is None
     nobody = run_cli("staff", "set-household", "nobody-here", "--file", str(surname))
     assert nobody.code != 0
+
+
+def test_set_household_address_from_a_file_keeps_the_surname(desk, run_cli, tmp_path):
+    surname = tmp_path / "surname.txt"
+    surname.write_text("Quillfeather\n", encoding="utf-8")
+    address = tmp_path / "address.txt"
+    address.write_text("1 Demo Street,\nSampletown\n", encoding="utf-8")
+    both = run_cli(
+        "staff", "set-household", "desk-one", "--file", str(surname),
+        "--address-file", str(address), "--json",
+    )  # fmt: skip
+    assert both.code == 0, both.err
+    assert both.json() == {"username": "desk-one", "surname_tokens": 1, "address": True}
+    staff = StaffUser.objects.get(username="desk-one")
+    stored = bytes(staff.household_address_index)
+    assert stored and b"demo" not in stored.lower() and b"sampletown" not in stored.lower()
+    entry = Entry.objects.get(action="monitoring.household_address_set")
+    assert entry.detail == {"staff": "desk-one", "address": True}
+    # The address alone leaves the surname as it was; an empty file clears the address.
+    address.write_text("\n", encoding="utf-8")
+    cleared = run_cli("staff", "set-household", "desk-one", "--address-file", str(address))
+    assert cleared.code == 0 and "Cleared the address" in cleared.out
+    staff.refresh_from_db()
+    assert staff.household_address_index is None and staff.household_surname_index is not None
+    address.write_text(" , ; \n", encoding="utf-8")
+    unusable = run_cli("staff", "set-household", "desk-one", "--address-file", str(address))
+    assert unusable.code != 0

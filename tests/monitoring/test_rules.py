@@ -143,6 +143,57 @@ def test_without_a_household_index_nothing_is_compared(desk, record, make_patron
     assert rules_raised() == []
 
 
+def set_address(staff, address: str) -> None:
+    with clock.frozen(at(MONDAY, 8)):
+        services.set_household_address(staff, address=address, actor=SETUP, purpose="tests")
+
+
+def test_a_patron_sharing_the_staff_address_alerts_and_says_which(desk, record, make_patron):
+    neighbour = make_patron(name="Ada Unrelated")  # the fixture's first address: 1 Synthetic St.
+    stranger = make_patron(name="Bea Unrelated")
+    set_address(desk, "1 SYNTHETIC street,  Sampletown.")
+    desk.refresh_from_db()
+    assert bytes(desk.household_address_index) == bytes(
+        type(neighbour).objects.get(pk=neighbour.pk).address_index
+    )
+    assert b"synthetic" not in bytes(desk.household_address_index).lower()
+    assert desk.household_surname_index is None
+    for patron in (neighbour, stranger):
+        record(at(MONDAY, 10), "patron.reveal", patron_id=patron.pk)
+        record(at(MONDAY, 10, 2), "circulation.checkout", patron_id=patron.pk)
+    scan_at(at(MONDAY, 12))
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.actor_id, alert.patron_id) == ("household", "desk-one", neighbour.pk)
+    assert alert.detail == {"shared": ["address"]}
+    assert "ynthetic" not in str(alert.detail).lower()
+
+
+def test_sharing_both_is_one_alert_naming_both(desk, record, make_patron):
+    relative = make_patron(name="Ada Quillfeather")  # 1 Synthetic Street
+    with clock.frozen(at(MONDAY, 8)):
+        services.set_household(desk, surname="Quillfeather", actor=SETUP, purpose="tests")
+    set_address(desk, "1 Synthetic Street Sampletown")
+    record(at(MONDAY, 10), "patron.reveal", patron_id=relative.pk)
+    record(at(MONDAY, 10, 2), "circulation.checkout", patron_id=relative.pk)
+    scan_at(at(MONDAY, 12))
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.patron_id, alert.count) == ("household", relative.pk, 2)
+    assert alert.detail == {"shared": ["address", "surname"]}
+
+
+def test_a_different_address_stays_quiet(desk, record, make_patron):
+    patron = make_patron(name="Ada Unrelated")  # 1 Synthetic Street
+    set_address(desk, "1 Synthetic Street, Othertown")
+    record(at(MONDAY, 10), "patron.reveal", patron_id=patron.pk)
+    record(at(MONDAY, 10, 2), "circulation.checkout", patron_id=patron.pk)
+    scan_at(at(MONDAY, 12))
+    assert rules_raised() == []
+    # Cleared, the address is no longer compared at all.
+    set_address(desk, "")
+    desk.refresh_from_db()
+    assert desk.household_address_index is None
+
+
 # --- 4. reveals without a following circulation action ------------------------------------
 
 

@@ -34,6 +34,7 @@ def test_erasure_leaves_a_tombstone_without_personal_data(make_patron):
         "card_index",
         "email_index",
         "phone_index",
+        "address_index",
         "category_id",
         "home_branch_id",
         "expires_on",

@@ -29,7 +29,7 @@ def test_json_lists_every_field_with_its_treatment(run_cli):
         "required",
     )
     assert fields["email"]["class"] == "contact" and fields["email"]["blind_indexed"]
-    assert fields["address"]["sealed"] and not fields["address"]["blind_indexed"]
+    assert fields["address"]["sealed"] and fields["address"]["blind_indexed"]
     assert fields["birth_year"]["collected"] and not fields["birth_date"]["collected"]
     assert fields["pin"]["protection"] == "hashed" and not fields["pin"]["exported"]
     assert fields["identity_verification"]["sealed"] is False

@@ -19,7 +19,7 @@ pytestmark = [BOTH_DATABASES, pytest.mark.usefixtures("library")]
 def versions(patron: Patron) -> set[int]:
     patron.refresh_from_db()
     found = {blind.index_version(bytes(patron.card_index))}
-    for column in (patron.email_index, patron.phone_index):
+    for column in (patron.email_index, patron.phone_index, patron.address_index):
         if column is not None:
             found.add(blind.index_version(bytes(column)))
     for token in PatronNameToken.objects.filter(patron=patron).values_list("token", flat=True):
@@ -46,7 +46,7 @@ def test_rotation_reindexes_everyone_and_lookups_keep_working(make_patron):
     assert {(e.actor_kind, e.channel, e.purpose) for e in entries} == {
         ("system", "job", "key-rotation")
     }
-    assert entries[0].fields == ["card_number", "email", "name", "phone"]
+    assert entries[0].fields == ["address", "card_number", "email", "name", "phone"]
 
 
 def test_an_interrupted_rotation_resumes_where_it_stopped(make_patron):
@@ -67,9 +67,9 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(make_patron):
 
         return rebuild
 
-    # The probe plus card, email, phone and two name tokens per patron: 1 + 2 * 5 calls.
+    # The probe plus card, email, phone, address and two name tokens per patron: 1 + 2 * 6 calls.
     with pytest.raises(RuntimeError):
-        rotation.rotate_index_key(crash_after(11))
+        rotation.rotate_index_key(crash_after(13))
     done = [p for p in patrons if versions(p) == {2}]
     assert len(done) == 2
     # Mid-rotation, patrons on either key version are found.

@@ -30,7 +30,12 @@ def test_registered_patron_holds_only_ciphertext(make_patron):
     assert b"quentin@example.org" not in bytes(row["email_sealed"])
     assert row["card_index"] and row["email_index"] and row["phone_index"]
     assert row["key_id"] and DataKey.objects.using("keystore").filter(pk=row["key_id"]).exists()
-    assert PatronNameToken.objects.filter(patron=patron).count() == 2
+    # One row per distinct token index: the two name tokens, unless their short
+    # (deliberately colliding) indexes happen to coincide under this test's key.
+    from shelfguard.vault import blind
+
+    expected = {blind.blind_index("name_token", t) for t in blind.name_tokens("Quentin Marker")}
+    assert PatronNameToken.objects.filter(patron=patron).count() == len(expected)
     assert patron.status == PatronStatus.ACTIVE
     assert str(patron) == f"patron {patron.pk}"
 

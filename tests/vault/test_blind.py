@@ -312,6 +312,7 @@ def test_plan_bits(population, single, name):
         "email": single,
         "phone": single,
         "name_token": name,
+        "address": single,
     }
 
 

@@ -44,7 +44,7 @@ def test_status_json(keys, run_cli):
     }
     assert report["index_key"]["version"] == 1
     assert report["index_key"]["pending_version"] is None
-    assert set(report["index_key"]["bits"]) == {"card", "email", "phone", "name_token"}
+    assert set(report["index_key"]["bits"]) == {"card", "email", "phone", "name_token", "address"}
     assert report["data_keys"] == 1
     assert report["data_keys_by_master_version"] == {"1": 1}
     assert report["erased_keys"] == 1
@@ -105,7 +105,7 @@ def test_rotate_index_json_calls_the_patrons_rebuild(keys, run_cli, monkeypatch)
     assert result.code == 0, result.err
     data = result.json()
     assert data["rotated"] == "index" and data["version"] == 2 and data["rebuilt"] == 3
-    assert set(data["bits"]) == {"card", "email", "phone", "name_token"}
+    assert set(data["bits"]) == {"card", "email", "phone", "name_token", "address"}
     (call,) = fake_patrons_services.calls
     assert call["index"] == blind.blind_index("card", "29012345")
     assert call["actor"].kind == "cli"

@@ -258,6 +258,7 @@ def test_index_rotation_plans_lengths_for_the_expected_population(keys, monkeypa
         "email": 18,
         "phone": 18,
         "name_token": 6,
+        "address": 18,
     }
     assert len(blind.blind_index("email", "reader@example.org")) == 2 + 3
 

@@ -69,6 +69,10 @@ class StaffUser(AbstractBaseUser):
     # notice a look at a relative's record. Never stored in clear; set with
     # `shelfguard staff set-household` (monitoring.services.set_household).
     household_surname_index = models.BinaryField(null=True, blank=True)
+    # The staff member's own postal address, kept only as the patrons' address
+    # blind index (one value), for the same rule; set with `shelfguard staff
+    # set-household --address-file F` (monitoring.services.set_household_address).
+    household_address_index = models.BinaryField(null=True, blank=True)
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS: list[str] = []

@@ -361,7 +361,7 @@ def _reindex(kind: str, record_id: int | None, *, gone: bool) -> None:
 
 # --- patrons --------------------------------------------------------------------------------
 
-_PATRON_FIELDS = ["status", "card_index", "email_index", "phone_index"]
+_PATRON_FIELDS = ["status", "card_index", "email_index", "phone_index", "address_index"]
 
 
 def _bin_patron(row: Any, *, actor: Actor, purpose: str, reason: str) -> BinEntry:
@@ -382,7 +382,7 @@ def _bin_patron(row: Any, *, actor: Actor, purpose: str, reason: str) -> BinEntr
     snapshot = _exact([row], fields=_PATRON_FIELDS) + _exact(tokens)
     entry = _new_entry(Kind.PATRON, row, snapshot, actor=actor, reason=reason)
     PatronNameToken.objects.filter(patron=row).delete()
-    row.card_index = row.email_index = row.phone_index = None
+    row.card_index = row.email_index = row.phone_index = row.address_index = None
     row.status = PatronStatus.CLOSED
     row.updated_at = clock.now()
     row.save(update_fields=[*_PATRON_FIELDS, "updated_at"])
@@ -426,6 +426,7 @@ def _restore_patron(entry: BinEntry) -> None:
     row.card_index = card
     row.email_index = _decode_binary(saved.get("email_index"))
     row.phone_index = _decode_binary(saved.get("phone_index"))
+    row.address_index = _decode_binary(saved.get("address_index"))
     row.save(update_fields=_PATRON_FIELDS)
 
 

@@ -16,10 +16,12 @@ so the first seq of a window is found by a binary search on the primary key
 
 Everything here reads ids and times only; no rule unseals anything. The
 household rule compares the staff member's own surname index with the
-patrons' name-token indexes, both made with the patrons' normalisation and
-key, so equal names give equal index values (and, as indexes are
-deliberately truncated, an unrelated name sometimes does too: a household
-alert says "may share", and the reviewer checks).
+patrons' name-token indexes, and their address index with the patrons'
+address indexes, all made with the patrons' normalisation and key, so equal
+names or addresses give equal index values (and, as indexes are
+deliberately truncated, an unrelated value sometimes does too: a household
+alert says "may share", names which of the two in its detail, and the
+reviewer checks).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from shelfguard.monitoring.config import Thresholds
 RULE_LABELS = {
     "volume": _("Unusually many patrons in an hour"),
     "after_hours": _("Access outside opening hours"),
-    "household": _("Access to a patron who may share the staff member's surname"),
+    "household": _("Access to a patron who may share the staff member's surname or address"),
     "idle_reveal": _("Reveals without a following circulation action"),
     "bulk_export": _("Bulk export or download"),
     "failed_signin": _("Repeated failed sign-ins"),
@@ -92,7 +94,7 @@ class Slice:
     seq_at: Callable[[dt.datetime], int]
     baselines: dict[str, float]
     decoys: dict[int, int]
-    households: dict[str, list[bytes]]
+    households: dict[str, Household]
     staff_info: Callable[[Iterable[str]], dict[str, dict[str, Any]]]
     opening: Callable[[int, dt.date, dt.date], Any]
 
@@ -295,7 +297,20 @@ def after_hours(s: Slice) -> list[Finding]:
     return found
 
 
-# --- 3. a patron who may share the staff member's surname --------------------------------------
+# --- 3. a patron who may share the staff member's surname or address ---------------------------
+
+
+@dataclass(frozen=True)
+class Household:
+    """A staff member's own surname and address, as the patrons' blind indexes only."""
+
+    #: The surname's name-token index values (a patron must carry every one).
+    surname: list[bytes] = field(default_factory=list)
+    #: The postal address's index value, or None when none was recorded.
+    address: bytes | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.surname) or self.address is not None
 
 
 def split_tokens(stored: bytes | memoryview | None) -> list[bytes]:
@@ -309,7 +324,15 @@ def split_tokens(stored: bytes | memoryview | None) -> list[bytes]:
     return tokens
 
 
-def household(s: Slice, matching: Callable[[list[bytes], set[int]], set[int]]) -> list[Finding]:
+def household(
+    s: Slice, matching: Callable[[Household, set[int]], dict[int, list[str]]]
+) -> list[Finding]:
+    """One alert per staff member, patron and day where the patron may share a household.
+
+    `matching` gives, of the patrons a staff member looked at, those who may
+    share the surname or the address, and which (`["surname", "address"]`);
+    the alert's detail names which, never a value.
+    """
     if not s.households:
         return []
     rows = list(
@@ -342,6 +365,7 @@ def household(s: Slice, matching: Callable[[list[bytes], set[int]], set[int]]) -
                 threshold=1,
                 first_seq=groups.first[(actor, patron, day)],
                 last_seq=groups.last[(actor, patron, day)],
+                detail={"shared": sorted(relatives[actor][patron])},
             )
         )
     return found

@@ -56,6 +56,7 @@ __all__ = [
     "rule_label",
     "scan",
     "set_household",
+    "set_household_address",
     "summary",
     "thresholds_in_force",
 ]
@@ -143,27 +144,47 @@ def _opening(branch_id: int, first_day: dt.date, _last_day: dt.date):
     return calendar_for(Branch.objects.get(pk=branch_id), start=first_day)
 
 
-def _relatives(tokens: list[bytes], patron_ids: set[int]) -> set[int]:
-    """Of these patrons, those whose name has every token of the staff member's surname."""
-    from shelfguard.patrons.models import PatronNameToken
+def _relatives(household: rules.Household, patron_ids: set[int]) -> dict[int, list[str]]:
+    """Of these patrons, those who may share the surname or the address, and which of them.
 
-    found = set(patron_ids)
-    for token in tokens:
-        found &= set(
-            PatronNameToken.objects.filter(token=token, patron_id__in=found).values_list(
-                "patron_id", flat=True
+    A patron may share the surname when their name has every token of the
+    staff member's surname, and the address when their address index equals
+    the staff member's. Index values only: nothing is unsealed.
+    """
+    from shelfguard.patrons.models import Patron, PatronNameToken
+
+    shared: dict[int, list[str]] = {}
+    if household.surname:
+        found = set(patron_ids)
+        for token in household.surname:
+            found &= set(
+                PatronNameToken.objects.filter(token=token, patron_id__in=found).values_list(
+                    "patron_id", flat=True
+                )
             )
+            if not found:
+                break
+        for patron in found:
+            shared.setdefault(patron, []).append("surname")
+    if household.address:
+        for patron in Patron.objects.filter(
+            address_index=household.address, pk__in=patron_ids
+        ).values_list("pk", flat=True):
+            shared.setdefault(patron, []).append("address")
+    return shared
+
+
+def _households() -> dict[str, rules.Household]:
+    rows = StaffUser.objects.filter(
+        Q(household_surname_index__isnull=False) | Q(household_address_index__isnull=False)
+    ).values_list("username", "household_surname_index", "household_address_index")
+    found = {
+        name: rules.Household(
+            surname=rules.split_tokens(surname), address=bytes(address) if address else None
         )
-        if not found:
-            break
-    return found
-
-
-def _households() -> dict[str, list[bytes]]:
-    rows = StaffUser.objects.filter(household_surname_index__isnull=False).values_list(
-        "username", "household_surname_index"
-    )
-    return {name: rules.split_tokens(index) for name, index in rows if index}
+        for name, surname, address in rows
+    }
+    return {name: household for name, household in found.items() if household}
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -579,16 +600,48 @@ def set_household(staff: StaffUser, *, surname: str, actor: Actor, purpose: str)
     return len(tokens)
 
 
+def set_household_address(staff: StaffUser, *, address: str, actor: Actor, purpose: str) -> bool:
+    """Store the blind index of `staff`'s postal address (empty text clears it); True if stored.
+
+    Indexed exactly as a patron's address is (`blind_index("address", ...)`
+    with the patrons' index key and normalisation), so the household rule can
+    compare them. The address itself is never stored, logged or written to
+    the ledger.
+    """
+    from shelfguard.vault import blind
+
+    address = (address or "").strip()
+    stored = None
+    if address:
+        try:
+            stored = blind.blind_index("address", address)
+        except ValueError:
+            raise MonitoringError(
+                "address_unusable",
+                _("That address has no letters or digits to compare; type it as written."),
+            ) from None
+    with transaction.atomic():
+        StaffUser.objects.filter(pk=staff.pk).update(household_address_index=stored)
+        ledger.append(
+            actor=actor,
+            action="monitoring.household_address_set",
+            purpose=purpose,
+            detail={"staff": staff.username, "address": stored is not None},
+        )
+    return stored is not None
+
+
 def household_state() -> dict[str, Any]:
-    """How many staff have a surname index, and how many were made with an older index key."""
+    """How many staff have a household index, and how many were made with an older index key."""
     from shelfguard.vault import blind
     from shelfguard.vault.keys import require_index_keyring
 
     current = require_index_keyring().for_storage.version % 256
     total = stale = 0
-    for index in _households().values():
+    for household in _households().values():
         total += 1
-        if any(blind.index_version(token) != current for token in index):
+        values = [*household.surname, *([household.address] if household.address else [])]
+        if any(blind.index_version(value) != current for value in values):
             stale += 1
     return {"staff": total, "stale": stale}
 

@@ -69,7 +69,7 @@ def erase(
         now = clock.now()
         for field in reg.SEALED:
             setattr(row, field.column, None)
-        row.card_index = row.email_index = row.phone_index = None
+        row.card_index = row.email_index = row.phone_index = row.address_index = None
         row.pin_hash = ""
         row.identity_document = ""
         row.identity_verified_by = ""

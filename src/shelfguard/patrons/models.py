@@ -88,6 +88,7 @@ class Patron(models.Model):
     card_index = models.BinaryField(null=True, db_index=True)
     email_index = models.BinaryField(null=True, db_index=True)
     phone_index = models.BinaryField(null=True, db_index=True)
+    address_index = models.BinaryField(null=True, db_index=True)
 
     # Self-service PIN, as a Django password hash (Argon2); never the PIN itself.
     pin_hash = models.CharField(max_length=255, blank=True)

@@ -181,7 +181,9 @@ FIELDS: tuple[PersonalField, ...] = (
         legal_basis=_MEMBERSHIP,
         retention=_WHILE_MEMBER + "; removed at once when the patron deletes it",
         protection=Protection.SEALED,
-        blind_index=None,
+        # Compared, never searched: the monitoring household rule asks whether
+        # a staff member and a patron may share an address.
+        blind_index="address",
         masking=Masking.HIDDEN,
         exported=True,
         requirement=Requirement.ONE_CONTACT,

@@ -41,8 +41,10 @@ def rebuild_blind_indexes(
 ) -> int:
     """Recompute every live patron's blind indexes and name tokens with a new index key.
 
-    Called by `vault.rotation.rotate_index_key`. Each patron's card, name,
-    email and phone are revealed under actor system/`key-rotation` (one
+    Called by `vault.rotation.rotate_index_key` (`shelfguard keys rotate
+    --index`), which is also how patrons registered before a field got its
+    index (the postal address) receive it. Each patron's card, name, email,
+    phone and address are revealed under actor system/`key-rotation` (one
     ledger entry per patron, ids only), indexed with `new_blind_index_fn`
     and written back, in batches that each commit on their own. Every index
     value carries its key version, so a patron whose card index is already

@@ -25,6 +25,9 @@ phone       digits only (any script's digits); a leading "+" or "00" (the
             code, and a "(0)" trunk prefix after it is dropped.
 name_token  NFKC; case folded; diacritics (combining accents, and the
             strokes of ł, ø, đ, ħ, ŧ) removed; apostrophes removed.
+address     NFKC; case folded; every run of white space and punctuation
+            becomes one space, trimmed ("1 Demo Street, Sampletown" and
+            "1 demo street  sampletown" are the same).
 """
 
 from __future__ import annotations
@@ -122,11 +125,27 @@ def _name_token(value: str) -> str:
     return _fold_name(value).strip()
 
 
+def _address(value: str) -> str:
+    text = _nfkc(_nfkc(value).casefold())
+    words: list[str] = []
+    run: list[str] = []
+    for ch in text:
+        if _is_word(ch):
+            run.append(ch)
+        elif run:
+            words.append("".join(run))
+            run = []
+    if run:
+        words.append("".join(run))
+    return " ".join(words)
+
+
 _NORMALISERS: dict[str, Callable[[str], str]] = {
     "card": _card,
     "email": _email,
     "phone": _phone,
     "name_token": _name_token,
+    "address": _address,
 }
 
 

@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import math
 
-KINDS: tuple[str, ...] = ("card", "email", "phone", "name_token")
+KINDS: tuple[str, ...] = ("card", "email", "phone", "name_token", "address")
 # The first byte of every index value: an index made for one kind can never
 # equal one made for another, whatever the key or value.
-KIND_CODES: dict[str, int] = {"card": 1, "email": 2, "phone": 3, "name_token": 4}
+KIND_CODES: dict[str, int] = {"card": 1, "email": 2, "phone": 3, "name_token": 4, "address": 5}
+# Kinds added after index key files were first written, and the kind whose
+# planned length they take when an older key file does not name them (both
+# are one index per value, so the sizing rule gives them the same length).
+LATER_KINDS: dict[str, str] = {"address": "email"}
 
 # Plans for at least this many patrons unless told otherwise. A plan made for
 # fewer records than the library will hold stays private (C only grows) and
@@ -67,7 +71,7 @@ def privacy_budget_bits(population: int) -> float:
 def plan_bits(population: int) -> dict[str, int]:
     """Index length in bits for each kind, for `population` expected patrons.
 
-    email and phone: one index per value, L = floor(log2(R / 2)).
+    email, phone and address: one index per value, L = floor(log2(R / 2)).
     name_token: NAME_TOKENS_PER_NAME indexes per name share that budget,
     L = floor(log2(R / 2) / NAME_TOKENS_PER_NAME).
     card: UNIQUE_CARD_BITS, whatever R (see above).
@@ -77,7 +81,13 @@ def plan_bits(population: int) -> dict[str, int]:
     budget = privacy_budget_bits(population)
     single = max(MIN_BITS, math.floor(budget))
     name = max(MIN_BITS, math.floor(budget / NAME_TOKENS_PER_NAME))
-    return {"card": UNIQUE_CARD_BITS, "email": single, "phone": single, "name_token": name}
+    return {
+        "card": UNIQUE_CARD_BITS,
+        "email": single,
+        "phone": single,
+        "name_token": name,
+        "address": single,
+    }
 
 
 def coincidences(records: int, bits: list[int]) -> float:
@@ -86,7 +96,16 @@ def coincidences(records: int, bits: list[int]) -> float:
 
 
 def check_bits(bits: dict[str, int]) -> dict[str, int]:
-    """Validate a lengths table read from a key file (every kind, sane range)."""
+    """Validate a lengths table read from a key file (every kind, sane range).
+
+    A key file written before a kind in `LATER_KINDS` existed does not name
+    it; that kind takes the length of its like kind from the same file, so
+    the plan the file was made with still holds.
+    """
+    bits = dict(bits)
+    for later, like in LATER_KINDS.items():
+        if later not in bits and like in bits:
+            bits[later] = bits[like]
     if set(bits) != set(KINDS):
         raise ValueError("an index key must give a length for each of " + ", ".join(KINDS))
     for kind, value in bits.items():

@@ -98,17 +98,31 @@ class Command(BaseCommand):
 
         household = actions.add_parser(
             "set-household",
-            help="record one's own surname as a blind index, for access monitoring",
+            help="record one's own surname or address as blind indexes, for access monitoring",
             description=(
-                "Store a staff member's own surname as blind indexes only (never in clear), so "
-                "that access monitoring notices when they open the record of a patron who may "
-                "share it. The surname is asked for at a prompt, or read from the first line "
-                "of --file; an empty answer clears it."
+                "Store a staff member's own surname, and optionally their postal address, as "
+                "blind indexes only (never in clear), so that access monitoring notices when "
+                "they open the record of a patron who may share either. The surname is asked "
+                "for at a prompt, or read from the first line of --file; an empty answer "
+                "clears it. The address is read from --address-file (all its lines) or asked "
+                "for with --address; given alone, either leaves the surname as it is."
             ),
         )
         household.add_argument("username")
         household.add_argument(
             "--file", type=Path, metavar="F", help="read the surname from this file (first line)"
+        )
+        household.add_argument(
+            "--address-file",
+            type=Path,
+            metavar="F",
+            help="read the postal address from this file (all lines; an empty file clears it)",
+        )
+        household.add_argument(
+            "--address",
+            action="store_true",
+            dest="address_prompt",
+            help="ask for the postal address at a prompt (an empty answer clears it)",
         )
         household.add_argument("--json", action="store_true", dest="as_json")
 
@@ -196,10 +210,48 @@ class Command(BaseCommand):
         data = {"username": staff.username, "active": False, "sessions_ended": ended}
         return data, f"Disabled {staff.username}; ended {ended} session(s)."
 
-    def _set_household(self, *, actor, username, file, **_):
+    def _set_household(
+        self, *, actor, username, file, address_file=None, address_prompt=False, **_
+    ):
         from shelfguard.monitoring import services as monitoring
 
         staff = services.get_staff(username)
+        if address_file is not None or address_prompt:
+            if address_file is not None and address_prompt:
+                raise CommandError("Give --address-file F or --address, not both.")
+            if address_file is not None:
+                try:
+                    address = address_file.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    # The reason only: an error message never carries the file's contents.
+                    raise CommandError(
+                        f"Cannot read the address file: {exc.strerror or type(exc).__name__}"
+                    ) from None
+            else:
+                try:
+                    address = input(f"Postal address of {staff.username} (empty to clear): ")
+                except EOFError:
+                    raise CommandError(
+                        "No address given; use --address-file F or answer the prompt."
+                    ) from None
+            try:
+                stored = monitoring.set_household_address(
+                    staff, address=address, actor=actor, purpose="security: access monitoring"
+                )
+            except monitoring.MonitoringError as exc:
+                raise CommandError(exc.message) from None
+            data: dict[str, Any] = {"username": staff.username, "address": stored}
+            said = (
+                f"Stored the address index of {staff.username} (no clear text)."
+                if stored
+                else f"Cleared the address index of {staff.username}."
+            )
+            if file is None:
+                return data, said
+            surname_data, surname_said = self._set_household(
+                actor=actor, username=username, file=file
+            )
+            return {**surname_data, **data}, f"{surname_said} {said}"
         if file is not None:
             try:
                 lines = file.read_text(encoding="utf-8").splitlines()
