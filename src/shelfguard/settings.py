@@ -239,15 +239,14 @@ if _mail_backend == "file":
 elif _mail_backend == "smtp":
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = str(_mail.get("host", "localhost"))
-    EMAIL_PORT = int(_mail.get("port", 587 if EMAIL_HOST not in ("localhost", "127.0.0.1") else 25))
+    _mail_on_this_machine = EMAIL_HOST in ("localhost", "127.0.0.1")
+    EMAIL_PORT = int(_mail.get("port", 25 if _mail_on_this_machine else 587))
     EMAIL_HOST_USER = str(_mail.get("username", ""))
     EMAIL_HOST_PASSWORD = (
         _home.read_secret("mail-password", env="SHELFGUARD_MAIL_PASSWORD", home=HOME) or ""
     )
     EMAIL_USE_SSL = bool(_mail.get("use_ssl", False))
-    EMAIL_USE_TLS = bool(
-        _mail.get("use_tls", not EMAIL_USE_SSL and EMAIL_HOST not in ("localhost", "127.0.0.1"))
-    )
+    EMAIL_USE_TLS = bool(_mail.get("use_tls", not EMAIL_USE_SSL and not _mail_on_this_machine))
     EMAIL_TIMEOUT = 20
 else:
     from django.core.exceptions import ImproperlyConfigured
